@@ -1,0 +1,233 @@
+"""L-BFGS with a Golden Section Search line search (the paper's L-BFGS-GSS, Algorithm 1).
+
+Full-batch quasi-Newton training: the direction comes from the L-BFGS two-loop recursion over the
+last m curvature pairs (s_k, y_k), the step size u from a derivative-free Golden Section Search
+along that direction, w_{k+1} = w_k - u p with p = H grad.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+PHI = (1.0 + math.sqrt(5.0)) / 2.0
+CURVATURE_EPS = 1e-10  # a pair is unusable when s.y <= eps * |s| |y|
+MIN_STEP = 1e-12  # floor for the adaptive initial trial step
+
+
+def two_loop_direction(
+    grad: torch.Tensor, s_hist: Sequence[torch.Tensor], y_hist: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """Return p = H grad, the L-BFGS inverse-Hessian approximation applied to `grad`.
+
+    Histories are ordered oldest first. The initial inverse Hessian is gamma * I with
+    gamma = s.y / y.y of the newest pair (1 without history, i.e. p = grad). The update is -p.
+    Everything stays a tensor on grad's device (no host syncs).
+    """
+    q = grad.clone()
+    rhos = [1.0 / torch.dot(y, s) for s, y in zip(s_hist, y_hist, strict=True)]
+    alphas = []
+    for s, y, rho in zip(reversed(s_hist), reversed(y_hist), reversed(rhos), strict=True):
+        alpha = rho * torch.dot(s, q)
+        q -= alpha * y
+        alphas.append(alpha)
+    if s_hist:
+        q *= torch.dot(s_hist[-1], y_hist[-1]) / torch.dot(y_hist[-1], y_hist[-1])
+    for s, y, rho, alpha in zip(s_hist, y_hist, rhos, reversed(alphas), strict=True):
+        q += (alpha - rho * torch.dot(y, q)) * s
+    return q
+
+
+def golden_section_search(
+    f: Callable[[float], float], f0: float, initial_step: float, max_evals: int
+) -> tuple[float, float, int]:
+    """Minimise the 1-D function f(u), u >= 0, with f(0) = f0 known, in at most max_evals calls.
+
+    Bracketing: try u = initial_step; while the value keeps decreasing, grow the interval by the
+    golden ratio (u_next = u + PHI * (u - u_prev)), which leaves the middle point of each bracket
+    at its golden-section position. If the first trial does not decrease f, the bracket is
+    [0, initial_step] with no interior point yet: try its lower golden point, shrinking the
+    bracket to [0, that point] (by PHI^2) until some point beats f0. Shrinking: standard golden
+    section, one new evaluation per step at the mirror image of the kept interior point.
+    Non-finite values count as +inf. Returns (best step, best value, evaluations used); the best
+    step is 0.0 (with f0) when no evaluated point lowers f.
+    """
+    best_u, best_f, evals = 0.0, f0, 0
+
+    def ev(u: float) -> float:
+        nonlocal best_u, best_f, evals
+        v = f(u)
+        v = v if math.isfinite(v) else math.inf
+        evals += 1
+        if v < best_f:
+            best_u, best_f = u, v
+        return v
+
+    if max_evals < 1:
+        return best_u, best_f, evals
+    a, fa = 0.0, f0
+    c, fc = initial_step, ev(initial_step)
+    b: float | None = None  # interior point of [a, c] with fb < fa, fb <= fc
+    fb = math.inf
+    if fc < fa:  # expand: (a, b, c) <- (b, c, c + PHI (c - b)) while f keeps decreasing
+        b, fb = c, fc
+        while True:
+            if evals >= max_evals:
+                return best_u, best_f, evals
+            c = b + PHI * (b - a)
+            fc = ev(c)
+            if fc >= fb:
+                break
+            a, fa, b, fb = b, fb, c, fc
+    while evals < max_evals:
+        if b is None:  # no interior point yet: try the lower golden point of [a, c]
+            x = a + (c - a) / PHI**2
+            fx = ev(x)
+            if fx < fa:
+                b, fb = x, fx
+            else:
+                c, fc = x, fx
+            continue
+        x = a + c - b  # mirror of b: both interior points sit at golden positions
+        fx = ev(x)
+        (lo, flo), (hi, fhi) = sorted([(b, fb), (x, fx)])
+        if flo <= fhi:
+            c, b, fb = hi, lo, flo
+        else:
+            a, b, fb = lo, hi, fhi
+    return best_u, best_f, evals
+
+
+class LBFGSGSS(torch.optim.Optimizer):
+    """Full-batch L-BFGS whose step size comes from a Golden Section Search (paper Algorithm 1).
+
+    Why a class of its own: torch.optim.LBFGS offers only a strong-Wolfe line search, while the
+    paper's optimizer picks the step by a derivative-free golden-section search with a fixed
+    budget of loss evaluations per iteration. All parameters are treated as one flat vector, in
+    their own dtype and on their own device. The whole state (s/y history, previous point and
+    gradient, adaptive trial steps, counters) lives in ``self.state`` under the first parameter,
+    so ``state_dict()`` / ``load_state_dict()`` resume a run exactly.
+
+    History is reset (falling back to steepest descent) when a curvature pair is unusable
+    (s.y <= 1e-10 |s||y| or not finite), when the direction is not a descent direction, and when
+    no line-search point lowers the loss (then the parameters do not move). Hyperparameters are
+    read from the first param group; ``.grad`` of the parameters is left untouched.
+    """
+
+    def __init__(
+        self, params, history_size: int = 10, max_evals: int = 6, initial_step: float = 1.0
+    ) -> None:
+        if history_size < 0:
+            raise ValueError(f"history_size must be >= 0, got {history_size}")
+        if max_evals < 1:
+            raise ValueError(f"max_evals must be >= 1, got {max_evals}")
+        if not initial_step > 0:
+            raise ValueError(f"initial_step must be > 0, got {initial_step}")
+        defaults = dict(history_size=history_size, max_evals=max_evals, initial_step=initial_step)
+        super().__init__(params, defaults)
+
+    @property
+    def _params(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    @property
+    def _state(self) -> dict:
+        state = self.state[self._params[0]]
+        if not state:
+            t0 = float(self.param_groups[0]["initial_step"])
+            state.update(
+                s_hist=[], y_hist=[], prev_x=None, prev_g=None, t_qn=t0, t_sd=t0,
+                n_iter=0, n_resets=0, last_evals=0, last_step=0.0,
+            )  # fmt: skip
+        return state
+
+    @property
+    def n_resets(self) -> int:
+        """How many times the history was discarded: unusable pair, uphill direction, or a
+        line search that found nothing better (the last one repeats once fully converged)."""
+        return int(self._state["n_resets"])
+
+    @property
+    def last_evals(self) -> int:
+        """Line-search loss evaluations in the last step (the gradient evaluation excluded)."""
+        return int(self._state["last_evals"])
+
+    @property
+    def last_step(self) -> float:
+        """Step size u taken in the last step (0.0 when the parameters did not move)."""
+        return float(self._state["last_step"])
+
+    def _reset(self, state: dict) -> None:
+        state.update(s_hist=[], y_hist=[], t_qn=float(self.param_groups[0]["initial_step"]))
+        state["n_resets"] += 1
+
+    def _set_flat(self, vec: torch.Tensor) -> None:
+        offset = 0
+        for p in self._params:
+            p.copy_(vec[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        """closure() returns the full-batch loss WITHOUT calling backward; the optimizer
+        computes the gradient itself (under torch.enable_grad(), via torch.autograd.grad on the
+        params) at the current point and evaluates closure() under no_grad for line-search
+        trials. Returns the loss at the new point (the best line-search value)."""
+        params, state = self._params, self._state
+        group = self.param_groups[0]
+        with torch.enable_grad():
+            loss = closure()
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+        x = torch.cat([p.detach().reshape(-1) for p in params])
+        g = torch.cat(
+            [
+                (torch.zeros_like(p) if gr is None else gr).reshape(-1)
+                for p, gr in zip(params, grads, strict=True)
+            ]
+        )
+        loss = loss.detach()
+        state["n_iter"] += 1
+        state.update(last_evals=0, last_step=0.0)
+        f0 = float(loss)
+        if not (math.isfinite(f0) and bool(torch.isfinite(g).all())):
+            self._reset(state)
+            state.update(prev_x=None, prev_g=None)
+            return loss
+
+        if state["prev_x"] is not None:  # new curvature pair from the last move
+            s, y = x - state["prev_x"], g - state["prev_g"]
+            sy = torch.dot(s, y)
+            if bool(sy > CURVATURE_EPS * s.norm() * y.norm()):  # False for NaN
+                m = group["history_size"]
+                state["s_hist"] = (state["s_hist"] + [s])[-m:] if m else []
+                state["y_hist"] = (state["y_hist"] + [y])[-m:] if m else []
+            else:
+                self._reset(state)
+
+        d = -two_loop_direction(g, state["s_hist"], state["y_hist"])
+        if state["s_hist"] and not bool(torch.dot(g, d) < 0):  # not a descent direction
+            self._reset(state)
+            d = -g
+        key = "t_qn" if state["s_hist"] else "t_sd"
+
+        def f(u: float) -> float:
+            self._set_flat(torch.add(x, d, alpha=u))
+            return float(closure())
+
+        t = state[key]
+        u, f_best, evals = golden_section_search(f, f0, t, group["max_evals"])
+        state.update(last_evals=evals, last_step=u)
+        if u > 0:
+            self._set_flat(torch.add(x, d, alpha=u))
+            state.update(prev_x=x, prev_g=g)
+            state[key] = max(u, MIN_STEP)
+            return loss.new_tensor(f_best)
+        # No point beat f0: stay, drop the history, next time start below every step tried.
+        self._set_flat(x)
+        self._reset(state)
+        state.update(prev_x=None, prev_g=None)
+        if key == "t_sd":
+            state["t_sd"] = max(t / PHI ** (2 * evals), MIN_STEP)
+        return loss

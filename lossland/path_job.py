@@ -1,0 +1,117 @@
+"""One path job: a chunk of a solution set's pairs, each joined by FourierPathFinder.
+
+Each pair's record is written atomically as soon as its path is found, so a killed job loses at
+most the pairs in flight and a rerun skips the pairs already done.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lossland import storage
+from lossland.errors import LosslandError
+from lossland.functional import batched_loss_fn
+from lossland.pathfinder import find_paths
+from lossland.progress import log, progress
+from lossland.solution_sets import SolutionSet, build_set, check_set, draw_pairs
+from lossland.training import cached_split, resolve_device
+
+LANDSCAPES = {"train": "train", "test": "test"}  # landscape -> data split
+PAIRS_FILE = "pairs.json"
+
+
+def pair_file(set_dir: Path, i: int, j: int) -> Path:
+    return set_dir / f"pair={i}-{j}.json"
+
+
+def chunk_of(pairs: list[tuple[int, int]], chunk: int, chunk_size: int) -> list[tuple[int, int]]:
+    if chunk < 0 or chunk_size < 1:
+        raise LosslandError(f"chunk={chunk}, chunk_size={chunk_size}: need chunk >= 0, chunk_size >= 1")
+    return pairs[chunk * chunk_size : (chunk + 1) * chunk_size]
+
+
+def fixed_pairs(set_dir: Path, solution: SolutionSet, n_pairs: int, seed: int) -> list[tuple[int, int]]:
+    """Draw this set's pairs once; later jobs (other chunks, reruns) read the same list."""
+    path = set_dir / PAIRS_FILE
+    if path.exists():
+        saved = storage.read_json(path)
+        if saved["seeds"] != solution.seeds or saved["n_pairs"] != n_pairs or saved["pair_seed"] != seed:
+            raise LosslandError(
+                f"{path} was drawn for other runs or settings: delete {set_dir} to start this set anew"
+            )
+        return [tuple(p) for p in saved["pairs"]]
+    pairs = draw_pairs(len(solution.seeds), n_pairs, seed, solution.name)
+    storage.write_json(path, {"seeds": solution.seeds, "n_pairs": n_pairs, "pair_seed": seed, "pairs": pairs})
+    return pairs
+
+
+def run_paths(cfg: DictConfig) -> dict[str, int]:
+    """Find the paths of this job's chunk that have no record yet; returns counts."""
+    set_name, landscape = check_set(cfg.set), cfg.landscape
+    if landscape not in LANDSCAPES:
+        raise LosslandError(f"unknown landscape {landscape!r}: choose train or test")
+    arch = cfg.arch.name
+    solution = build_set(cfg.out_dir, arch, set_name, cfg.n_select, cfg.n_runs, cfg.allow_partial)
+    set_dir = storage.path_task_dir(cfg.out_dir, arch, set_name, landscape)
+    mine = chunk_of(fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed), cfg.chunk, cfg.chunk_size)
+    todo = [p for p in mine if not pair_file(set_dir, *p).exists()]
+    log.info(
+        "%s/%s/%s chunk %d: %d pairs, %d done before, %d to find",
+        arch, set_name, landscape, cfg.chunk, len(mine), len(mine) - len(todo), len(todo),
+    )
+    if not todo:
+        return {"pairs": len(mine), "skipped": len(mine), "found": 0}
+
+    device = resolve_device(cfg.device)
+    limit = cfg.dataset.n_train if landscape == "train" else cfg.dataset.n_eval
+    split = cached_split(str(cfg.dataset.root), LANDSCAPES[landscape], str(device), limit)
+    loss = batched_loss_fn(arch, solution.act, split.x, split.y, chunk=cfg.finder.image_chunk)
+    weights = torch.from_numpy(solution.weights).to(device)
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    batch = max(1, cfg.finder.pairs_per_batch)
+    batches = [todo[k : k + batch] for k in range(0, len(todo), batch)]
+    for pairs in progress(batches, total=len(batches), desc=f"{arch}/{set_name}/{landscape}"):
+        start = time.perf_counter()
+        i, j = (torch.tensor(side, device=device) for side in zip(*pairs, strict=True))
+        results = find_paths(
+            loss, weights[i], weights[j], n_fourier=cfg.finder.n_fourier,
+            n_points=cfg.finder.n_points, lam=cfg.finder.lam, lr=cfg.finder.lr, steps=cfg.finder.steps,
+        )
+        seconds = (time.perf_counter() - start) / len(pairs)
+        for (a, b), result in zip(pairs, results, strict=True):
+            record = path_record(solution, landscape, a, b, result, seconds, device, config)
+            storage.write_json(pair_file(set_dir, a, b), record)
+            log.info("pair %d-%d: height %.4g (straight %.4g)", a, b, record["height"], record["straight_height"])
+    return {"pairs": len(mine), "skipped": len(mine) - len(todo), "found": len(todo)}
+
+
+def path_record(
+    solution: SolutionSet, landscape: str, i: int, j: int, result: Any, seconds: float,
+    device: torch.device, config: dict,
+) -> dict[str, Any]:
+    return {
+        "arch": solution.arch,
+        "set": solution.name,
+        "landscape": landscape,
+        "i": i,
+        "j": j,
+        "seed_i": solution.seeds[i],
+        "seed_j": solution.seeds[j],
+        "height": result.height,
+        "straight_height": result.straight_height,
+        "length": result.length,
+        "straight_length": result.straight_length,
+        "t": result.t.tolist(),
+        "profile": result.profile.tolist(),
+        "straight_profile": result.straight_profile.tolist(),
+        "steps": result.steps,
+        "best_objective": result.best_objective,
+        "wall_seconds": seconds,
+        "device": device.type,
+        "config": config,
+    }

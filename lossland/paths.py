@@ -1,0 +1,21 @@
+"""`python -m lossland.paths`: the path-pair jobs' entry point (thin: compose, then run_paths)."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from lossland.cli import absolute_paths, run_reporting_errors
+from lossland.config import register_configs
+from lossland.path_job import run_paths
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="paths")
+def main(cfg: DictConfig) -> None:
+    run_reporting_errors(lambda: run_paths(absolute_paths(cfg)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""One training job (SPEC.md, Training): an arch x optimizer x seed, its loss curves and minima.
+
+After every epoch (and at epoch 0) the full train and test losses are recorded; w_train is the
+weight vector at the minimum of the train curve and w_test at the minimum of the stopping
+split's curve (test by default, as in the paper). State is checkpointed every few epochs, and a
+job restarted in the same task directory resumes and ends with the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lossland import data, storage
+from lossland.errors import LosslandError
+from lossland.lbfgs_gss import LBFGSGSS
+from lossland.models import build_model, evaluate, get_flat, loss_from_outputs
+from lossland.progress import log, on_terminal, progress
+
+W_TRAIN_FILE = "w_train.npy"
+W_TEST_FILE = "w_test.npy"
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; anything else is passed to torch as it is."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise LosslandError(f"unknown device {name!r}: use auto, cpu or cuda") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise LosslandError("device=cuda asked for, but no GPU is visible: use device=auto or cpu")
+    return device
+
+
+@lru_cache(maxsize=8)
+def cached_split(root: str, split: str, device: str, limit: int | None) -> data.Split:
+    """Jobs of one local multirun share the process: load each split onto the device once."""
+    return data.load_split(root, split, device, limit)
+
+
+@dataclass
+class Minimum:
+    """The lowest point of one loss curve and the weights there."""
+
+    loss: float = math.inf
+    epoch: int = -1
+    w: torch.Tensor | None = None
+
+    def update(self, loss: float, epoch: int, w: torch.Tensor) -> None:
+        if loss < self.loss:
+            self.loss, self.epoch, self.w = loss, epoch, w.cpu().clone()
+
+
+@dataclass
+class Progress:
+    """Everything a resumed job needs besides the model and optimizer."""
+
+    epoch: int = 0
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    w_train: Minimum = field(default_factory=Minimum)
+    w_test: Minimum = field(default_factory=Minimum)
+    seconds: float = 0.0
+    diverged: bool = False
+
+
+def make_optimizer(opt: DictConfig, params: Any) -> torch.optim.Optimizer:
+    if opt.name == "sgd":
+        return torch.optim.SGD(params, lr=opt.lr)
+    if opt.name == "lbfgs":
+        return LBFGSGSS(params, opt.history_size, opt.max_evals, opt.initial_step)
+    raise LosslandError(f"unknown optimizer {opt.name!r}: choose opt=sgd or opt=lbfgs")
+
+
+def sgd_epoch(model, arch, optimizer, train: data.Split, batch_size: int, gen) -> None:
+    """One pass over the reshuffled train set in mini-batches."""
+    order = torch.randperm(len(train), generator=gen).to(train.x.device)
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        xb, yb = train.x[idx], train.y[idx]
+        optimizer.zero_grad(set_to_none=True)
+        loss_from_outputs(arch, model(xb), xb, yb).backward()
+        optimizer.step()
+
+
+def lbfgs_epoch(model, arch, optimizer: LBFGSGSS, train: data.Split) -> None:
+    """One full-batch L-BFGS-GSS iteration."""
+    optimizer.step(lambda: loss_from_outputs(arch, model(train.x), train.x, train.y))
+
+
+def train_one(cfg: DictConfig, task_dir: str | Path) -> dict[str, Any]:
+    """Run (or resume, or skip) one training job; returns its result record."""
+    task_dir = Path(task_dir)
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    config.pop("hydra", None)
+    done = existing_result(task_dir, config)
+    if done is not None:
+        return done
+
+    device = resolve_device(cfg.device)
+    arch, opt = str(config["arch"]["name"]), cfg.opt
+    stop_on = str(config["stop_on"])
+    root = str(cfg.dataset.root)
+    train = cached_split(root, "train", str(device), cfg.dataset.n_train)
+    evals = {"train": train, "test": cached_split(root, "test", str(device), cfg.dataset.n_eval)}
+    if stop_on == "valid":
+        evals["valid"] = cached_split(root, "valid", str(device), cfg.dataset.n_eval)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(arch, str(config["arch"]["act"])).to(device)
+    optimizer = make_optimizer(opt, model.parameters())
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    state = Progress(curves={name: [] for name in evals})
+    checkpoint = task_dir / storage.CHECKPOINT_FILE
+    if checkpoint.exists():
+        state = restore(checkpoint, model, optimizer, shuffle)
+        log.info("resuming %s from epoch %d", task_dir, state.epoch)
+    else:
+        record_epoch(state, model, arch, evals, stop_on)
+
+    epochs = range(state.epoch + 1, opt.epochs + 1)
+    for epoch in progress(epochs, total=len(epochs), desc=f"{arch}/{opt.name}/seed={cfg.seed}"):
+        if state.diverged:
+            break
+        start = time.perf_counter()
+        if opt.name == "sgd":
+            sgd_epoch(model, arch, optimizer, train, opt.batch_size, shuffle)
+        else:
+            lbfgs_epoch(model, arch, optimizer, train)
+        state.seconds += time.perf_counter() - start
+        state.epoch = epoch
+        record_epoch(state, model, arch, evals, stop_on)
+        if not on_terminal() and (epoch % cfg.log_every == 0 or epoch == opt.epochs):
+            curves = state.curves
+            log.info("epoch %d train %.4g test %.4g", epoch, curves["train"][-1], curves["test"][-1])
+        if epoch % cfg.checkpoint_every == 0 and epoch < opt.epochs:
+            save_checkpoint(checkpoint, state, model, optimizer, shuffle)
+
+    result = finish(task_dir, state, config, device)
+    checkpoint.unlink(missing_ok=True)
+    return result
+
+
+def record_epoch(state: Progress, model, arch: str, evals: dict[str, data.Split], stop_on: str):
+    """Append the full-set losses of this epoch and move the minima."""
+    for name, split in evals.items():
+        state.curves[name].append(evaluate(model, arch, split.x, split.y)["loss"])
+    w = get_flat(model)
+    train_loss, stop_loss = state.curves["train"][-1], state.curves[stop_on][-1]
+    if not (math.isfinite(train_loss) and torch.isfinite(w).all()):
+        state.diverged = True
+        return
+    state.w_train.update(train_loss, state.epoch, w)
+    state.w_test.update(stop_loss, state.epoch, w)
+
+
+def finish(task_dir: Path, state: Progress, config: dict, device: torch.device) -> dict[str, Any]:
+    """Write both weight vectors, then the record last: its presence means the job is done."""
+    storage.write_npy(task_dir / W_TRAIN_FILE, state.w_train.w.numpy().astype(np.float32))
+    storage.write_npy(task_dir / W_TEST_FILE, state.w_test.w.numpy().astype(np.float32))
+    test_curve = state.curves["test"]
+    result = {
+        "arch": config["arch"]["name"],
+        "opt": config["opt"]["name"],
+        "seed": config["seed"],
+        "status": "diverged" if state.diverged else "done",
+        "epochs_run": state.epoch,
+        "min_train_loss": state.w_train.loss,
+        "w_train_epoch": state.w_train.epoch,
+        "stop_on": config["stop_on"],
+        "min_stop_loss": state.w_test.loss,
+        "w_test_epoch": state.w_test.epoch,
+        "test_loss_at_w_test": test_curve[state.w_test.epoch],
+        "min_test_loss": min(test_curve),
+        "curves": state.curves,
+        "train_seconds": state.seconds,
+        "seconds_per_epoch": state.seconds / max(state.epoch, 1),
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "torch": torch.__version__,
+        "files": {"w_train": W_TRAIN_FILE, "w_test": W_TEST_FILE},
+        "config": config,
+    }
+    storage.write_json(task_dir / storage.RESULT_FILE, result)
+    logging.getLogger("lossland").info(
+        "%s: %s, min train %.4g (epoch %d), test at w_test %.4g (epoch %d)",
+        task_dir, result["status"], result["min_train_loss"], result["w_train_epoch"],
+        result["test_loss_at_w_test"], result["w_test_epoch"],
+    )
+    return result
+
+
+def existing_result(task_dir: Path, config: dict) -> dict[str, Any] | None:
+    """A finished job is skipped; one finished under another config is an error, not a rerun."""
+    path = task_dir / storage.RESULT_FILE
+    if not path.exists():
+        return None
+    result = storage.read_json(path)
+    if without_run_keys(result.get("config", {})) != without_run_keys(config):
+        raise LosslandError(
+            f"{path} was made with another config: pick another out_dir or delete that directory"
+        )
+    log.info("skipping %s: result exists", task_dir)
+    return result
+
+
+def without_run_keys(config: dict) -> dict:
+    """Settings that do not change a job's result (where it runs, how it logs)."""
+    return {k: v for k, v in config.items() if k not in ("device", "log_every", "checkpoint_every")}
+
+
+def save_checkpoint(path: Path, state: Progress, model, optimizer, shuffle: torch.Generator):
+    storage.write_torch(
+        path,
+        {
+            "progress": state.__dict__ | {"w_train": state.w_train.__dict__, "w_test": state.w_test.__dict__},
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "shuffle_rng": shuffle.get_state(),
+        },
+    )
+
+
+def restore(path: Path, model, optimizer, shuffle: torch.Generator) -> Progress:
+    saved = storage.read_torch(path)
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    shuffle.set_state(saved["shuffle_rng"])
+    p = dict(saved["progress"])
+    p["w_train"], p["w_test"] = Minimum(**p["w_train"]), Minimum(**p["w_test"])
+    return Progress(**p)

