@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from lossland import storage
 from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn
-from lossland.pathfinder import find_paths
+from lossland.pathfinder import PathResult, find_paths
 from lossland.progress import log, progress
 from lossland.solution_sets import SolutionSet, build_set, check_set, draw_pairs
 from lossland.training import cached_split, resolve_device
@@ -31,22 +31,32 @@ def pair_file(set_dir: Path, i: int, j: int) -> Path:
 
 def chunk_of(pairs: list[tuple[int, int]], chunk: int, chunk_size: int) -> list[tuple[int, int]]:
     if chunk < 0 or chunk_size < 1:
-        raise LosslandError(f"chunk={chunk}, chunk_size={chunk_size}: need chunk >= 0, chunk_size >= 1")
+        raise LosslandError(
+            f"chunk={chunk}, chunk_size={chunk_size}: need chunk >= 0, chunk_size >= 1"
+        )
     return pairs[chunk * chunk_size : (chunk + 1) * chunk_size]
 
 
-def fixed_pairs(set_dir: Path, solution: SolutionSet, n_pairs: int, seed: int) -> list[tuple[int, int]]:
+def fixed_pairs(
+    set_dir: Path, solution: SolutionSet, n_pairs: int, seed: int
+) -> list[tuple[int, int]]:
     """Draw this set's pairs once; later jobs (other chunks, reruns) read the same list."""
     path = set_dir / PAIRS_FILE
     if path.exists():
         saved = storage.read_json(path)
-        if saved["seeds"] != solution.seeds or saved["n_pairs"] != n_pairs or saved["pair_seed"] != seed:
+        if (
+            saved["seeds"] != solution.seeds
+            or saved["n_pairs"] != n_pairs
+            or saved["pair_seed"] != seed
+        ):
             raise LosslandError(
-                f"{path} was drawn for other runs or settings: delete {set_dir} to start this set anew"
+                f"{path} was drawn for other runs or settings: delete {set_dir} to start anew"
             )
         return [tuple(p) for p in saved["pairs"]]
     pairs = draw_pairs(len(solution.seeds), n_pairs, seed, solution.name)
-    storage.write_json(path, {"seeds": solution.seeds, "n_pairs": n_pairs, "pair_seed": seed, "pairs": pairs})
+    storage.write_json(
+        path, {"seeds": solution.seeds, "n_pairs": n_pairs, "pair_seed": seed, "pairs": pairs}
+    )
     return pairs
 
 
@@ -58,11 +68,19 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     arch = cfg.arch.name
     solution = build_set(cfg.out_dir, arch, set_name, cfg.n_select, cfg.n_runs, cfg.allow_partial)
     set_dir = storage.path_task_dir(cfg.out_dir, arch, set_name, landscape)
-    mine = chunk_of(fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed), cfg.chunk, cfg.chunk_size)
+    mine = chunk_of(
+        fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed), cfg.chunk, cfg.chunk_size
+    )
     todo = [p for p in mine if not pair_file(set_dir, *p).exists()]
     log.info(
         "%s/%s/%s chunk %d: %d pairs, %d done before, %d to find",
-        arch, set_name, landscape, cfg.chunk, len(mine), len(mine) - len(todo), len(todo),
+        arch,
+        set_name,
+        landscape,
+        cfg.chunk,
+        len(mine),
+        len(mine) - len(todo),
+        len(todo),
     )
     if not todo:
         return {"pairs": len(mine), "skipped": len(mine), "found": 0}
@@ -79,20 +97,42 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
         start = time.perf_counter()
         i, j = (torch.tensor(side, device=device) for side in zip(*pairs, strict=True))
         results = find_paths(
-            loss, weights[i], weights[j], n_fourier=cfg.finder.n_fourier,
-            n_points=cfg.finder.n_points, lam=cfg.finder.lam, lr=cfg.finder.lr, steps=cfg.finder.steps,
+            loss,
+            weights[i],
+            weights[j],
+            n_fourier=cfg.finder.n_fourier,
+            n_points=cfg.finder.n_points,
+            lam=cfg.finder.lam,
+            lr=cfg.finder.lr,
+            steps=cfg.finder.steps,
         )
         seconds = (time.perf_counter() - start) / len(pairs)
         for (a, b), result in zip(pairs, results, strict=True):
-            record = path_record(solution, landscape, a, b, result, seconds, device, config)
+            straight = float(torch.linalg.vector_norm(weights[b] - weights[a]))
+            record = path_record(
+                solution, landscape, a, b, result, straight, seconds, device, config
+            )
             storage.write_json(pair_file(set_dir, a, b), record)
-            log.info("pair %d-%d: height %.4g (straight %.4g)", a, b, record["height"], record["straight_height"])
+            log.info(
+                "pair %d-%d: height %.4g (straight %.4g)",
+                a,
+                b,
+                record["height"],
+                record["straight_height"],
+            )
     return {"pairs": len(mine), "skipped": len(mine) - len(todo), "found": len(todo)}
 
 
 def path_record(
-    solution: SolutionSet, landscape: str, i: int, j: int, result: Any, seconds: float,
-    device: torch.device, config: dict,
+    solution: SolutionSet,
+    landscape: str,
+    i: int,
+    j: int,
+    result: PathResult,
+    straight_length: float,
+    seconds: float,
+    device: torch.device,
+    config: dict,
 ) -> dict[str, Any]:
     return {
         "arch": solution.arch,
@@ -105,12 +145,13 @@ def path_record(
         "height": result.height,
         "straight_height": result.straight_height,
         "length": result.length,
-        "straight_length": result.straight_length,
+        "straight_length": straight_length,
         "t": result.t.tolist(),
         "profile": result.profile.tolist(),
         "straight_profile": result.straight_profile.tolist(),
         "steps": result.steps,
-        "best_objective": result.best_objective,
+        "best_step": result.best_step,
+        "best_objective": result.objective,
         "wall_seconds": seconds,
         "device": device.type,
         "config": config,

@@ -1,4 +1,4 @@
-"""Where a task's files live and how they are written: atomically, so a crash never leaves half a file.
+"""Where a task's files live and how they are written: atomically, never half a file.
 
 Every entry point and the aggregator go through this module. A task directory is derived from
 the task's config (never a timestamp), so reruns and aggregation find the same place.
@@ -58,7 +58,9 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=_jsonable) + "\n").encode())
+    write_bytes(
+        path, (json.dumps(obj, indent=1, sort_keys=True, default=_jsonable) + "\n").encode()
+    )
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

@@ -42,3 +42,23 @@ def compose(config_name: str, overrides: list[str]):
     register_configs()
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
         return hydra_compose(config_name, overrides=overrides)
+
+
+TINY = ["dataset.n_train=300", "dataset.n_eval=200", "opt.epochs=3"]
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(mnist_root, tmp_path_factory) -> Path:
+    """A real local Hydra multirun: fcp x {sgd, lbfgs} x 4 seeds on 300 images, 3 epochs."""
+    out = tmp_path_factory.mktemp("sweep")
+    run_module(
+        "lossland.train",
+        "-m",
+        "arch=fcp",
+        "opt=sgd,lbfgs",
+        "seed=range(4)",
+        f"dataset.root={mnist_root}",
+        f"out_dir={out}",
+        *TINY,
+    )
+    return out

@@ -1,0 +1,124 @@
+"""Path jobs on a real sweep: one record per pair, the same pairs on a rerun, nothing redone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lossland.cli import absolute_paths
+from lossland.errors import LosslandError
+from lossland.path_job import run_paths
+from tests.conftest import compose, run_module
+
+FAST = [
+    "n_select=3",
+    "n_runs=4",
+    "finder.steps=3",
+    "finder.n_points=6",
+    "finder.n_fourier=3",
+    "dataset.n_train=300",
+    "dataset.n_eval=200",
+]
+
+
+def paths_cfg(mnist_root, out, *overrides):
+    return absolute_paths(
+        compose("paths", [f"dataset.root={mnist_root}", f"out_dir={out}", *FAST, *overrides])
+    )
+
+
+def test_sweep_over_sets_writes_one_record_per_pair(mnist_root, tiny_sweep):
+    run_module(
+        "lossland.paths",
+        "-m",
+        "arch=fcp",
+        "set=bfgs-train,sgd-test",
+        "landscape=train,test",
+        f"dataset.root={mnist_root}",
+        f"out_dir={tiny_sweep}",
+        "n_pairs=2",
+        *FAST,
+    )
+    for set_name in ("bfgs-train", "sgd-test"):
+        for landscape in ("train", "test"):
+            set_dir = tiny_sweep / "paths/fcp" / set_name / landscape
+            pairs = json.loads((set_dir / "pairs.json").read_text())["pairs"]
+            assert len(pairs) == 2
+            for i, j in pairs:
+                record = json.loads((set_dir / f"pair={i}-{j}.json").read_text())
+                assert (record["set"], record["landscape"], record["i"], record["j"]) == (
+                    set_name,
+                    landscape,
+                    i,
+                    j,
+                )
+                assert record["height"] == pytest.approx(max(record["profile"]))
+                assert record["straight_height"] == pytest.approx(max(record["straight_profile"]))
+                assert len(record["profile"]) == 6 and record["steps"] == 3
+                assert record["length"] >= record["straight_length"] * (1 - 1e-5)
+            assert (set_dir / "chunk=0" / "paths.log").exists()
+
+
+def test_rerun_skips_done_pairs_and_redoes_only_missing(mnist_root, tiny_sweep):
+    cfg = paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "n_pairs=3")
+    assert run_paths(cfg) == {"pairs": 3, "skipped": 0, "found": 3}
+    set_dir = tiny_sweep / "paths/fcp/sgd-train/train"
+    records = sorted(set_dir.glob("pair=*.json"))
+    mtimes = {p: p.stat().st_mtime_ns for p in records}
+    records[0].unlink()  # as if the job was killed while this pair was in flight
+    assert run_paths(cfg) == {"pairs": 3, "skipped": 2, "found": 1}
+    assert all(p.stat().st_mtime_ns == mtimes[p] for p in records[1:])
+    assert run_paths(cfg) == {"pairs": 3, "skipped": 3, "found": 0}
+
+
+def test_chunks_split_the_pairs(mnist_root, tiny_sweep):
+    first = run_paths(
+        paths_cfg(
+            mnist_root, tiny_sweep, "set=bfgs-test", "landscape=test", "n_pairs=3", "chunk_size=2"
+        )
+    )
+    second = run_paths(
+        paths_cfg(
+            mnist_root,
+            tiny_sweep,
+            "set=bfgs-test",
+            "landscape=test",
+            "n_pairs=3",
+            "chunk_size=2",
+            "chunk=1",
+        )
+    )
+    assert (first["pairs"], second["pairs"]) == (2, 1)
+
+
+def test_batched_pairs_match_one_at_a_time(mnist_root, tiny_sweep, tmp_path):
+    one = paths_cfg(
+        mnist_root, tiny_sweep, "set=bfgs-test", "n_pairs=2", "finder.pairs_per_batch=1"
+    )
+    run_paths(one)
+    set_dir = tiny_sweep / "paths/fcp/bfgs-test/train"
+    alone = {p.name: json.loads(p.read_text())["profile"] for p in set_dir.glob("pair=*.json")}
+    for p in set_dir.glob("pair=*.json"):
+        p.unlink()
+    run_paths(
+        paths_cfg(mnist_root, tiny_sweep, "set=bfgs-test", "n_pairs=2", "finder.pairs_per_batch=2")
+    )
+    together = {p.name: json.loads(p.read_text())["profile"] for p in set_dir.glob("pair=*.json")}
+    assert alone.keys() == together.keys()
+    for name in alone:
+        np.testing.assert_allclose(together[name], alone[name], rtol=1e-4, atol=1e-5)
+
+
+def test_changed_pair_settings_are_refused(mnist_root, tiny_sweep):
+    run_paths(paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "landscape=test", "n_pairs=2"))
+    with pytest.raises(LosslandError, match="drawn for other runs or settings"):
+        run_paths(paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "landscape=test", "n_pairs=3"))
+
+
+def test_bad_set_and_landscape_names(mnist_root, tiny_sweep):
+    with pytest.raises(LosslandError, match="bfgs-train, bfgs-test, sgd-train, sgd-test"):
+        run_paths(paths_cfg(mnist_root, tiny_sweep, "set=adam-train"))
+    with pytest.raises(LosslandError, match="train or test"):
+        run_paths(paths_cfg(mnist_root, tiny_sweep, "landscape=valid"))

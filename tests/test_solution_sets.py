@@ -1,0 +1,55 @@
+"""Solution sets from a real sweep: the lowest-train-loss runs, seeded pairs, clear shortfalls."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lossland.errors import LosslandError
+from lossland.models import N_PRM
+from lossland.solution_sets import build_set, draw_pairs, select_runs
+
+
+def test_sweep_wrote_every_task_dir(tiny_sweep):
+    for opt in ("sgd", "lbfgs"):
+        for seed in range(4):
+            record = json.loads(
+                (tiny_sweep / f"train/fcp/{opt}/seed={seed}/result.json").read_text()
+            )
+            assert (record["opt"], record["seed"], record["status"]) == (opt, seed, "done")
+
+
+def test_selection_takes_lowest_train_loss(tiny_sweep):
+    runs = select_runs(tiny_sweep, "fcp", "sgd", n_select=3, n_runs=4)
+    losses = [r["min_train_loss"] for r in runs]
+    assert len(runs) == 3 and losses == sorted(losses)
+    everyone = select_runs(tiny_sweep, "fcp", "sgd", n_select=4, n_runs=4)
+    assert max(losses) <= everyone[-1]["min_train_loss"]
+
+
+def test_train_and_test_sets_share_runs(tiny_sweep):
+    train = build_set(tiny_sweep, "fcp", "bfgs-train", n_select=3, n_runs=4)
+    test = build_set(tiny_sweep, "fcp", "bfgs-test", n_select=3, n_runs=4)
+    assert train.seeds == test.seeds and train.weights.shape == (3, N_PRM["fcp"])
+    seed = train.seeds[0]
+    expect = np.load(tiny_sweep / f"train/fcp/lbfgs/seed={seed}/w_test.npy")
+    assert np.array_equal(test.weights[0], expect)
+    saved = np.load(tiny_sweep / "sets/fcp/bfgs-train.npy")
+    assert np.array_equal(saved, train.weights) and saved.dtype == np.float32
+
+
+def test_too_few_runs_says_the_counts_and_the_way_on(tiny_sweep):
+    with pytest.raises(LosslandError, match="4 of 75 runs finished.*allow_partial=true"):
+        select_runs(tiny_sweep, "fcp", "sgd")
+    assert len(select_runs(tiny_sweep, "fcp", "sgd", allow_partial=True)) == 4
+
+
+def test_pairs_are_distinct_seeded_and_stable():
+    pairs = draw_pairs(48, 300, seed=0, set_name="sgd-test")
+    assert len(pairs) == len(set(pairs)) == 300
+    assert all(0 <= i < j < 48 for i, j in pairs)
+    assert pairs == draw_pairs(48, 300, seed=0, set_name="sgd-test")
+    assert pairs != draw_pairs(48, 300, seed=0, set_name="sgd-train")
+    assert draw_pairs(3, 300, seed=0, set_name="x") == [(0, 1), (0, 2), (1, 2)]
