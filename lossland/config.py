@@ -68,6 +68,7 @@ class TrainConfig:
     stop_on: StopOn = StopOn.test
     checkpoint_every: int = 10
     log_every: int = 10
+    seeds_per_task: int = 1  # a task trains seeds seed .. seed + seeds_per_task - 1
 
 
 class SplitName(str, Enum):

@@ -2,8 +2,11 @@
 
 After every epoch (and at epoch 0) the full train and test losses are recorded; w_train is the
 weight vector at the minimum of the train curve and w_test at the minimum of the stopping
-split's curve (test by default, as in the paper). State is checkpointed every few epochs, and a
-job restarted in the same task directory resumes and ends with the same result.
+split's curve (test by default, as in the paper). State (model, optimizer incl. the L-BFGS
+history, RNG states, curves and minima so far) is checkpointed every few epochs, and a job
+restarted in the same task directory (a requeued Slurm task, a resubmitted sweep) resumes and
+ends with the same result, bit for bit on CPU. One task may train several consecutive seeds
+(`seeds_per_task`), each in its own task directory.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import logging
 import math
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +34,7 @@ from lossland.progress import log, on_terminal, progress
 
 W_TRAIN_FILE = "w_train.npy"
 W_TEST_FILE = "w_test.npy"
+LOG_FILE = "train.log"  # as Hydra names the job's log (hydra.job.name = train)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -99,13 +105,55 @@ def lbfgs_epoch(model, arch, optimizer: LBFGSGSS, train: data.Split) -> None:
     optimizer.step(lambda: loss_from_outputs(arch, model(train.x), train.x, train.y))
 
 
+def seed_runs(cfg: DictConfig) -> list[DictConfig]:
+    """The configs of one task's seeds: seed, seed + 1, ..., seed + seeds_per_task - 1."""
+    k = cfg.get("seeds_per_task", 1)
+    if k < 1:
+        raise LosslandError(f"seeds_per_task={k}: need at least 1")
+    runs = []
+    for seed in range(cfg.seed, cfg.seed + k):
+        run = cfg.copy()
+        run.seed = seed
+        runs.append(run)
+    return runs
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    return storage.train_task_dir(cfg.out_dir, cfg.arch.name, cfg.opt.name, cfg.seed)
+
+
+def train_task(cfg: DictConfig) -> list[dict[str, Any]]:
+    """One task of a sweep: train (or resume, or skip) each of its seeds in its own directory.
+
+    The first seed's directory is the Hydra job's (its train.log, .hydra/, Slurm log links); the
+    log lines of every further seed also go to that seed's own train.log.
+    """
+    records = []
+    for k, run in enumerate(seed_runs(cfg)):
+        with also_logging_to(run_dir(run) / LOG_FILE if k else None):
+            records.append(train_one(run, run_dir(run)))
+    return records
+
+
+def task_done(cfg: DictConfig) -> bool:
+    """Whether every seed of this task has its record (one made under another config raises)."""
+    return all(existing_result(run_dir(run), job_config(run)) is not None for run in seed_runs(cfg))
+
+
+def job_config(cfg: DictConfig) -> dict[str, Any]:
+    """The config a record (and a checkpoint) holds: plain, resolved, without Hydra's node."""
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    config.pop("hydra", None)
+    return config
+
+
 def train_one(cfg: DictConfig, task_dir: str | Path) -> dict[str, Any]:
     """Run (or resume, or skip) one training job; returns its result record."""
     task_dir = Path(task_dir)
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    config.pop("hydra", None)
+    config = job_config(cfg)
     done = existing_result(task_dir, config)
     if done is not None:
+        log.info("skipping %s: result exists", task_dir)
         return done
 
     device = resolve_device(cfg.device)
@@ -124,8 +172,8 @@ def train_one(cfg: DictConfig, task_dir: str | Path) -> dict[str, Any]:
     state = Progress(curves={name: [] for name in evals})
     checkpoint = task_dir / storage.CHECKPOINT_FILE
     if checkpoint.exists():
-        state = restore(checkpoint, model, optimizer, shuffle)
-        log.info("resuming %s from epoch %d", task_dir, state.epoch)
+        state = restore(checkpoint, config, model, optimizer, shuffle)
+        log.info("resuming %s from its checkpoint after epoch %d", task_dir, state.epoch)
     else:
         record_epoch(state, model, arch, evals, stop_on)
 
@@ -143,9 +191,11 @@ def train_one(cfg: DictConfig, task_dir: str | Path) -> dict[str, Any]:
         record_epoch(state, model, arch, evals, stop_on)
         if not on_terminal() and (epoch % cfg.log_every == 0 or epoch == opt.epochs):
             curves = state.curves
-            log.info("epoch %d train %.4g test %.4g", epoch, curves["train"][-1], curves["test"][-1])
+            log.info(
+                "epoch %d train %.4g test %.4g", epoch, curves["train"][-1], curves["test"][-1]
+            )
         if epoch % cfg.checkpoint_every == 0 and epoch < opt.epochs:
-            save_checkpoint(checkpoint, state, model, optimizer, shuffle)
+            save_checkpoint(checkpoint, config, state, model, optimizer, shuffle)
 
     result = finish(task_dir, state, config, device)
     checkpoint.unlink(missing_ok=True)
@@ -187,7 +237,7 @@ def finish(task_dir: Path, state: Progress, config: dict, device: torch.device) 
         "train_seconds": state.seconds,
         "seconds_per_epoch": state.seconds / max(state.epoch, 1),
         "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "device_name": device_name(device),
         "torch": torch.__version__,
         "files": {"w_train": W_TRAIN_FILE, "w_test": W_TEST_FILE},
         "config": config,
@@ -195,14 +245,22 @@ def finish(task_dir: Path, state: Progress, config: dict, device: torch.device) 
     storage.write_json(task_dir / storage.RESULT_FILE, result)
     logging.getLogger("lossland").info(
         "%s: %s, min train %.4g (epoch %d), test at w_test %.4g (epoch %d)",
-        task_dir, result["status"], result["min_train_loss"], result["w_train_epoch"],
-        result["test_loss_at_w_test"], result["w_test_epoch"],
+        task_dir,
+        result["status"],
+        result["min_train_loss"],
+        result["w_train_epoch"],
+        result["test_loss_at_w_test"],
+        result["w_test_epoch"],
     )
     return result
 
 
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+
+
 def existing_result(task_dir: Path, config: dict) -> dict[str, Any] | None:
-    """A finished job is skipped; one finished under another config is an error, not a rerun."""
+    """A finished job's record; one finished under another config is an error, not a rerun."""
     path = task_dir / storage.RESULT_FILE
     if not path.exists():
         return None
@@ -211,32 +269,69 @@ def existing_result(task_dir: Path, config: dict) -> dict[str, Any] | None:
         raise LosslandError(
             f"{path} was made with another config: pick another out_dir or delete that directory"
         )
-    log.info("skipping %s: result exists", task_dir)
     return result
 
 
+RUN_KEYS = ("device", "log_every", "checkpoint_every", "seeds_per_task", "out_dir")
+
+
 def without_run_keys(config: dict) -> dict:
-    """Settings that do not change a job's result (where it runs, how it logs)."""
-    return {k: v for k, v in config.items() if k not in ("device", "log_every", "checkpoint_every")}
+    """Settings that change a job's result: not where it runs or reads and writes (so outputs
+    and data can move), not how it logs and packs."""
+    kept = {k: v for k, v in config.items() if k not in RUN_KEYS}
+    kept["dataset"] = {k: v for k, v in kept.get("dataset", {}).items() if k != "root"}
+    return kept
 
 
-def save_checkpoint(path: Path, state: Progress, model, optimizer, shuffle: torch.Generator):
+def save_checkpoint(
+    path: Path, config: dict, state: Progress, model, optimizer, shuffle: torch.Generator
+) -> None:
+    """Everything a restarted job needs to go on exactly where this one stands."""
     storage.write_torch(
         path,
         {
-            "progress": state.__dict__ | {"w_train": state.w_train.__dict__, "w_test": state.w_test.__dict__},
+            "config": config,
+            "progress": state.__dict__
+            | {"w_train": state.w_train.__dict__, "w_test": state.w_test.__dict__},
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "shuffle_rng": shuffle.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         },
     )
 
 
-def restore(path: Path, model, optimizer, shuffle: torch.Generator) -> Progress:
+def restore(path: Path, config: dict, model, optimizer, shuffle: torch.Generator) -> Progress:
     saved = storage.read_torch(path)
+    if without_run_keys(saved.get("config", {})) != without_run_keys(config):
+        raise LosslandError(
+            f"{path} was saved under another config: delete it to start this job anew"
+        )
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     shuffle.set_state(saved["shuffle_rng"])
+    torch.set_rng_state(saved["torch_rng"])
+    if saved["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
     p = dict(saved["progress"])
     p["w_train"], p["w_test"] = Minimum(**p["w_train"]), Minimum(**p["w_test"])
     return Progress(**p)
+
+
+@contextmanager
+def also_logging_to(path: Path | None) -> Iterator[None]:
+    """Copy the log lines of the block into `path` too (a packed seed's own train.log)."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(levelname)s] %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()

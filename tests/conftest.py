@@ -8,10 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from lossland import data
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Small tensors: one torch thread is fastest, and the commands tests start (which inherit the
+# variable) do not fight over the cores with this process.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
