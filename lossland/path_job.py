@@ -60,6 +60,18 @@ def fixed_pairs(
     return pairs
 
 
+def chunk_done(cfg: DictConfig) -> bool:
+    """Whether every pair of this job's chunk has its record (asked before a sweep is sent)."""
+    set_dir = storage.path_task_dir(cfg.out_dir, cfg.arch.name, cfg.set, cfg.landscape)
+    if not (set_dir / PAIRS_FILE).exists():
+        return False
+    saved = storage.read_json(set_dir / PAIRS_FILE)
+    if (saved["n_pairs"], saved["pair_seed"]) != (cfg.n_pairs, cfg.pair_seed):
+        return False
+    pairs = chunk_of([tuple(p) for p in saved["pairs"]], cfg.chunk, cfg.chunk_size)
+    return all(pair_file(set_dir, *p).exists() for p in pairs)
+
+
 def run_paths(cfg: DictConfig) -> dict[str, int]:
     """Find the paths of this job's chunk that have no record yet; returns counts."""
     set_name, landscape = check_set(cfg.set), cfg.landscape

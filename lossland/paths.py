@@ -7,9 +7,14 @@ from omegaconf import DictConfig
 
 from lossland.cli import absolute_paths, run_reporting_errors
 from lossland.config import register_configs
-from lossland.path_job import run_paths
+from lossland.path_job import chunk_done, run_paths
 
 register_configs()
+
+
+def task_done(cfg: DictConfig) -> bool:
+    """Whether this task's pairs all have records (the sweep's SkipFinished asks)."""
+    return chunk_done(absolute_paths(cfg))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="paths")
