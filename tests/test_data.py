@@ -62,7 +62,10 @@ def test_truncated_idx_file_is_a_clear_error(mnist_root, tmp_path):
 
 def test_idx_bytes_header():
     blob = data.idx_bytes(np.arange(6, dtype=np.uint8).reshape(1, 2, 3))
-    assert blob[:4] == b"\x00\x00\x08\x03" and blob[4:16] == b"\x00\x00\x00\x01" + b"\x00\x00\x00\x02" + b"\x00\x00\x00\x03"
+    assert (
+        blob[:4] == b"\x00\x00\x08\x03"
+        and blob[4:16] == b"\x00\x00\x00\x01" + b"\x00\x00\x00\x02" + b"\x00\x00\x00\x03"
+    )
     assert blob[16:] == bytes(range(6))
 
 

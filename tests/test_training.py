@@ -16,8 +16,13 @@ from tests.conftest import compose, run_module
 
 
 def tiny(mnist_root, out_dir, *overrides: str):
-    base = [f"dataset.root={mnist_root}", f"out_dir={out_dir}", "dataset.n_train=300",
-            "dataset.n_eval=200", "opt.epochs=4"]
+    base = [
+        f"dataset.root={mnist_root}",
+        f"out_dir={out_dir}",
+        "dataset.n_train=300",
+        "dataset.n_eval=200",
+        "opt.epochs=4",
+    ]
     cfg = absolute_paths(compose("train", [*base, *overrides]))
     return cfg, train_task_dir(cfg.out_dir, cfg.arch.name, cfg.opt.name, cfg.seed)
 
@@ -83,7 +88,9 @@ def test_typo_in_override_lists_choices():
 
 
 def test_missing_data_is_one_line(tmp_path):
-    done = run_module("lossland.train", f"dataset.root={tmp_path}", f"out_dir={tmp_path}", check=False)
+    done = run_module(
+        "lossland.train", f"dataset.root={tmp_path}", f"out_dir={tmp_path}", check=False
+    )
     assert done.returncode == 2
     assert "python -m lossland.data download" in done.stderr and "Traceback" not in done.stderr
 
@@ -96,8 +103,12 @@ def test_evaluate_command_reproduces_the_recorded_loss(mnist_root, tmp_path):
     np.save(tmp_path / "both.npy", w)
     out = tmp_path / "losses.csv"
     done = run_module(
-        "lossland.evaluate", "arch=fcp", f"weights={tmp_path / 'both.npy'}", "split=test",
-        f"dataset.root={mnist_root}", f"output={out}",
+        "lossland.evaluate",
+        "arch=fcp",
+        f"weights={tmp_path / 'both.npy'}",
+        "split=test",
+        f"dataset.root={mnist_root}",
+        f"output={out}",
     )
     assert "accuracy" in done.stdout
     rows = out.read_text().splitlines()
