@@ -114,3 +114,10 @@ def test_evaluate_command_reproduces_the_recorded_loss(mnist_root, tmp_path):
     rows = out.read_text().splitlines()
     assert rows[0] == "index,loss,accuracy" and len(rows) == 3
     assert float(rows[1].split(",")[1]) == pytest.approx(record["test_loss_at_w_test"], rel=1e-5)
+
+
+def test_presets_win_over_the_defaults():
+    small = compose("train", ["preset=small"])
+    assert (small.out_dir, small.dataset.n_train, small.opt.epochs) == ("outputs/small", 2000, 80)
+    paths = compose("paths", ["preset=small_paths"])
+    assert (paths.out_dir, paths.n_select, paths.finder.steps) == ("outputs/small", 3, 30)
