@@ -1,0 +1,124 @@
+"""Seconds per FourierPathFinder step: the batched finder against the paper's per-point loop.
+
+    python benchmarks/pathfinder.py [--root outputs/data] [--images 1000] [--device auto]
+
+For each arch, one path (M = 50 points, N_F = 10, the SPEC defaults) between two freshly
+initialised nets, scored on the first `--images` training images. A step is one evaluation of
+L and dL/db at all M points plus one Adam update:
+- batched: `find_paths`, all M points in one vmapped (or, for the LSTM, hand-batched) call;
+  the marginal cost of a step, (time(2 + k steps) - time(2 steps)) / k;
+- loop: `loop_objective` (one nn.Module forward/backward per point) plus the same Adam update.
+GFLOP/s is the FLOP count of one step's matrix products and convolutions (torch's
+FlopCounterMode, forward and backward) over the batched step's time; `matmul` is this machine's
+plain float32 GEMM rate (n x n, n = 1024) for comparison. Prints a table; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from lossland.data import load_split
+from lossland.functional import batched_loss_fn
+from lossland.models import ARCHS, build_model, get_flat
+from lossland.pathfinder import N_FOURIER, N_POINTS, find_path, loop_objective, t_grid
+from lossland.training import resolve_device
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def endpoints(arch: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    return get_flat(build_model(arch)).to(device), get_flat(build_model(arch)).to(device)
+
+
+def batched_step_seconds(loss, w_i, w_j, device: torch.device, extra_steps: int) -> float:
+    """Marginal seconds of one step of `find_path` (setup and the final evaluation cancel)."""
+
+    def run(steps: int) -> float:
+        return timed(lambda: find_path(loss, w_i, w_j, steps=steps), device)
+
+    run(1)  # warm-up
+    return (run(2 + extra_steps) - run(2)) / extra_steps
+
+
+def loop_step_seconds(arch, x, y, w_i, w_j, device: torch.device, steps: int) -> float:
+    """Seconds of one step of the per-point loop: L and dL/db point by point, then Adam."""
+    t = t_grid(N_POINTS, device=device)
+    b = torch.zeros(N_FOURIER, len(w_i), device=device, requires_grad=True)
+    adam = torch.optim.Adam([b], lr=1e-3)
+
+    def step() -> None:
+        _, grad, _ = loop_objective(arch, "softplus", x, y, w_i, w_j, b.detach(), t)
+        b.grad = grad
+        adam.step()
+
+    step()  # warm-up
+    return timed(lambda: [step() for _ in range(steps)], device) / steps
+
+
+def step_flops(loss, w_i, w_j) -> int:
+    """Matrix FLOPs of one batched step (forward + backward), as torch counts them."""
+    def count(steps: int) -> int:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            find_path(loss, w_i, w_j, steps=steps)
+        return counter.get_total_flops()
+
+    return count(2) - count(1)  # the setup and the final evaluation without gradient cancel
+
+
+def matmul_gflops(device: torch.device, n: int = 1024, reps: int = 20) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b  # warm-up
+    seconds = timed(lambda: [a @ b for _ in range(reps)], device)
+    return 2 * n**3 * reps / seconds / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", default="outputs/data")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--images", type=int, default=1000, help="training images scored")
+    parser.add_argument("--steps", type=int, default=3, help="steps timed per measurement")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    train = load_split(args.root, "train", device, limit=args.images)
+    peak = matmul_gflops(device)
+    print(
+        f"device {device}, {torch.get_num_threads()} threads, {len(train)} images, "
+        f"M = {N_POINTS}, N_F = {N_FOURIER}; plain matmul: {peak:.1f} GFLOP/s"
+    )
+    head = f"{'arch':6} {'batched s/step':>15} {'loop s/step':>12} {'loop/batched':>13}"
+    print(f"{head} {'GFLOP/step':>11} {'GFLOP/s':>8} {'% of matmul':>12}")
+    for arch in args.archs.split(","):
+        w_i, w_j = endpoints(arch, device)
+        loss = batched_loss_fn(arch, "softplus", train.x, train.y)
+        batched = batched_step_seconds(loss, w_i, w_j, device, args.steps)
+        loop = loop_step_seconds(arch, train.x, train.y, w_i, w_j, device, args.steps)
+        gflop = step_flops(loss, w_i, w_j) / 1e9
+        rate = gflop / batched
+        print(
+            f"{arch:6} {batched:15.3f} {loop:12.3f} {loop / batched:13.2f} "
+            f"{gflop:11.2f} {rate:8.1f} {100 * rate / peak:11.0f}%"
+        )
+
+
+if __name__ == "__main__":
+    main()

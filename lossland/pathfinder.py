@@ -1,0 +1,224 @@
+"""FourierPathFinder (paper Algorithm 2, SPEC.md): low-loss paths between two points.
+
+w(t) = (1 - t) w_i + t w_j + sum_n b_n sin(n pi t) is evaluated at M equally spaced t_m in
+[0, 1]; Adam minimises L = sum_m loss(w(t_m)) + lambda sum_m |w(t_{m+1}) - w(t_m)|^2 over b
+(init 0) and keeps the iterate with the lowest L. The loss is ANY differentiable function of
+a stack of flat vectors, W [B, N] -> [B] (a batched NN loss from `functional.py`, or a plain
+function such as the toy landscape), so all M points of a path, or of P paths, are evaluated
+in one call and autograd gives dL/db.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lossland.errors import LosslandError
+from lossland.models import build_model, loss_from_outputs, set_flat
+
+BatchedLoss = Callable[[Tensor], Tensor]
+
+N_FOURIER = 10  # N_F (paper II.3)
+N_POINTS = 50  # M: points along t, both ends included
+LAM = 1e-4  # lambda of Eq. 4, NN landscapes
+LR = 1e-3  # Adam
+STEPS = 100
+
+
+@dataclass
+class PathResult:
+    """One optimised path; tensors are detached, on the endpoints' device."""
+
+    coefficients: Tensor  # b [N_F, N] at the best iterate
+    t: Tensor  # [M]
+    profile: Tensor  # loss(w(t_m)) [M] at the best iterate
+    height: float  # max of `profile` (Eq. 5)
+    straight_profile: Tensor  # [M] along the straight line, b = 0
+    straight_height: float
+    length: float  # sum_m |w(t_{m+1}) - w(t_m)| at the best iterate
+    objective: float  # the best L (Eq. 4)
+    best_step: int  # Adam updates before the best iterate (0 = the straight line)
+    steps: int  # Adam updates made
+    history: list[float]  # L at each iterate, steps + 1 values
+
+    def points(self, w_i: Tensor, w_j: Tensor) -> Tensor:
+        """The path's points w(t_m), [M, N]."""
+        return path_points(w_i[None], w_j[None], self.coefficients[None], self.t)[0]
+
+
+def t_grid(n_points: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
+    if n_points < 2:
+        raise LosslandError(f"a path needs at least 2 points, got M = {n_points}")
+    return torch.linspace(0.0, 1.0, n_points, dtype=dtype, device=device)
+
+
+def fourier_basis(t: Tensor, n_fourier: int) -> Tensor:
+    """sin(n pi t_m) as [M, N_F]; exactly 0 at t = 0 and 1, so the endpoints never move."""
+    n = torch.arange(1, n_fourier + 1, dtype=t.dtype, device=t.device)
+    basis = torch.sin(torch.pi * t[:, None] * n)
+    basis[(t == 0) | (t == 1)] = 0.0
+    return basis
+
+
+def path_points(w_i: Tensor, w_j: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Points of P paths, [P, M, N], from endpoints [P, N] and coefficients b [P, N_F, N]."""
+    line = (1 - t)[None, :, None] * w_i[:, None] + t[None, :, None] * w_j[:, None]
+    return line + torch.einsum("mk,pkn->pmn", fourier_basis(t, b.shape[1]), b)
+
+
+def step_lengths_sq(points: Tensor) -> Tensor:
+    """|w(t_{m+1}) - w(t_m)|^2, [P, M - 1]."""
+    return (points[:, 1:] - points[:, :-1]).pow(2).sum(-1)
+
+
+def losses_and_grad(
+    batched_loss: BatchedLoss, points: Tensor, chunk: int | None = None
+) -> tuple[Tensor, Tensor | None]:
+    """Loss at each row of points [R, N] and, if grad is enabled, its gradient [R, N].
+
+    Rows go through `batched_loss` `chunk` at a time, each slice's backward done before the
+    next slice's forward, so only one slice's graph is ever alive.
+    """
+    step = len(points) if chunk is None else chunk
+    losses, grads = [], []
+    for part in points.detach().split(step):
+        if not torch.is_grad_enabled():
+            losses.append(batched_loss(part).detach())
+            continue
+        part.requires_grad_(True)
+        value = batched_loss(part)
+        (grad,) = torch.autograd.grad(value.sum(), part)
+        losses.append(value.detach())
+        grads.append(grad)
+    return torch.cat(losses), (torch.cat(grads) if grads else None)
+
+
+def find_paths(
+    batched_loss: BatchedLoss,
+    w_i: Tensor,
+    w_j: Tensor,
+    *,
+    n_fourier: int = N_FOURIER,
+    n_points: int = N_POINTS,
+    lam: float = LAM,
+    lr: float = LR,
+    steps: int = STEPS,
+    chunk: int | None = None,
+    callback: Callable[[int, Tensor], None] | None = None,
+    progress: bool = False,
+) -> list[PathResult]:
+    """Optimise P independent paths w_i[p] -> w_j[p] (endpoints [P, N]) in one batched loop.
+
+    Each step evaluates all P * M points in one `batched_loss` call (or in slices of `chunk`
+    rows). Adam is elementwise, so P paths together match P runs alone. `callback(step, L)`
+    sees L [P] at every iterate; `progress` shows a tqdm bar.
+    """
+    if w_i.shape != w_j.shape or w_i.ndim != 2:
+        raise LosslandError(
+            f"endpoints must both be [P, N], got {list(w_i.shape)}, {list(w_j.shape)}"
+        )
+    n_pairs, n_prm = w_i.shape
+    t = t_grid(n_points, w_i.dtype, w_i.device)
+    b = torch.zeros(n_pairs, n_fourier, n_prm, dtype=w_i.dtype, device=w_i.device)
+    b.requires_grad_(True)
+    adam = torch.optim.Adam([b], lr=lr)
+    history: list[Tensor] = []
+    for k in _steps(steps, progress):
+        with torch.set_grad_enabled(k < steps):  # the last iterate is only evaluated
+            points = path_points(w_i, w_j, b, t)
+            losses, grad = losses_and_grad(batched_loss, points.reshape(-1, n_prm), chunk)
+            profile = losses.view(n_pairs, n_points)
+            penalty = lam * step_lengths_sq(points).sum(1)
+            objective = profile.sum(1) + penalty.detach()
+            if grad is not None:  # dL/db by the chain rule through the (linear) path
+                adam.zero_grad()
+                ((points * grad.view_as(points)).sum() + penalty.sum()).backward()
+        if k == 0:
+            straight, best = (
+                profile,
+                (objective, b.detach().clone(), profile, objective.new_zeros(())),
+            )
+        better = objective < best[0]
+        best = (
+            torch.where(better, objective, best[0]),
+            torch.where(better[:, None, None], b.detach(), best[1]),
+            torch.where(better[:, None], profile, best[2]),
+            torch.where(better, k, best[3]),
+        )
+        history.append(objective)
+        if callback is not None:
+            callback(k, objective)
+        if k < steps:
+            adam.step()
+    best_obj, best_b, best_profile, best_step = best
+    with torch.no_grad():
+        lengths = step_lengths_sq(path_points(w_i, w_j, best_b, t)).sqrt().sum(1)
+    history_rows = torch.stack(history, 1).tolist()
+    return [
+        PathResult(
+            coefficients=best_b[p],
+            t=t,
+            profile=best_profile[p],
+            height=float(best_profile[p].max()),
+            straight_profile=straight[p],
+            straight_height=float(straight[p].max()),
+            length=float(lengths[p]),
+            objective=float(best_obj[p]),
+            best_step=int(best_step[p]),
+            steps=steps,
+            history=history_rows[p],
+        )
+        for p in range(n_pairs)
+    ]
+
+
+def find_path(batched_loss: BatchedLoss, w_i: Tensor, w_j: Tensor, **kwargs) -> PathResult:
+    """One path w_i -> w_j (each [N]); keyword arguments as in `find_paths`."""
+    return find_paths(batched_loss, w_i[None], w_j[None], **kwargs)[0]
+
+
+def _steps(steps: int, progress: bool) -> Iterator[int]:
+    if not progress:
+        return iter(range(steps + 1))
+    from tqdm import tqdm
+
+    return iter(tqdm(range(steps + 1), desc="path", unit="step"))
+
+
+def loop_objective(
+    arch: str,
+    act: str,
+    x: Tensor,
+    y: Tensor,
+    w_i: Tensor,
+    w_j: Tensor,
+    b: Tensor,
+    t: Tensor,
+    lam: float = LAM,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The paper's per-point Algorithm 2 for one path: the reference for the batched finder.
+
+    One plain nn.Module forward/backward per point gives g_m, then the paper's formula
+    dL/db_n = sum_m g_m sin(n pi t_m) + 2 lambda sum_m [w(t_{m+1}) - w(t_m)][sin(n pi t_{m+1})
+    - sin(n pi t_m)]. Takes b [N_F, N] and t [M]; returns (L, dL/db [N_F, N], losses [M]).
+    """
+    with torch.random.fork_rng(devices=[]):  # building the module must not move the caller's RNG
+        model = build_model(arch, act).to(x.device)
+    basis = fourier_basis(t, len(b))
+    points = (1 - t)[:, None] * w_i + t[:, None] * w_j + basis @ b
+    losses, grads = [], []
+    for w in points:
+        set_flat(model, w)
+        model.zero_grad()
+        loss = loss_from_outputs(arch, model(x), x, y)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    losses_t, g = torch.stack(losses), torch.stack(grads)
+    diffs = points[1:] - points[:-1]
+    objective = losses_t.sum() + lam * diffs.pow(2).sum()
+    grad_b = basis.T @ g + 2 * lam * (basis[1:] - basis[:-1]).T @ diffs
+    return objective, grad_b, losses_t

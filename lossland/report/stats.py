@@ -1,0 +1,162 @@
+"""The numbers behind the tables and figures (SPEC.md, Analysis), on plain arrays and tables.
+
+Also the numbers the paper only shows as pictures: per arch, the median path height of each set,
+a two-sided Mann-Whitney U test of BFGS vs SGD heights, and how well the BFGS and SGD clusters
+separate in (kernel) PCA space, as a cross-validated linear classifier's accuracy on PC1-PC2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import mannwhitneyu
+from sklearn.decomposition import PCA, KernelPCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+# BFGS vs SGD comparisons of path heights: (landscape, BFGS set, SGD set).
+HEIGHT_TESTS = (
+    ("train", "bfgs-train", "sgd-train"),
+    ("train", "bfgs-test", "sgd-test"),
+    ("test", "bfgs-test", "sgd-test"),
+)
+# Pairs of sets compared in weight space: Fig. 5 / 6 and Fig. S3 / S4.
+WEIGHT_COMPARISONS = {
+    "main": ("bfgs-train", "sgd-test"),  # Fig. 5, Fig. 6
+    "supp": ("bfgs-test", "sgd-test"),  # Fig. S3, Fig. S4
+}
+
+
+def weight_stats(weights: np.ndarray) -> tuple[float, float]:
+    """Mean and std of the concatenation of a set's vectors (Table S1)."""
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    return float(w.mean()), float(w.std())
+
+
+@dataclass
+class Lengths:
+    """Fig. 5: distances of each vector from w_bar, the midpoint of the two centroids."""
+
+    a: np.ndarray  # |w_i - w_bar| for the first (BFGS) set
+    b: np.ndarray  # ... for the second (SGD) set
+    centroid_distance: float  # |centroid_a - w_bar| = |centroid_b - w_bar|
+
+
+def lengths(a: np.ndarray, b: np.ndarray) -> Lengths:
+    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ca, cb = a64.mean(axis=0), b64.mean(axis=0)
+    w_bar = 0.5 * (ca + cb)
+    return Lengths(
+        a=np.linalg.norm(a64 - w_bar, axis=1),
+        b=np.linalg.norm(b64 - w_bar, axis=1),
+        centroid_distance=float(np.linalg.norm(ca - w_bar)),
+    )
+
+
+@dataclass
+class Projection:
+    """PC1-PC2 of the two sets together, by RBF kernel PCA and by linear PCA."""
+
+    kpca: np.ndarray  # [n_a + n_b, 2]
+    pca: np.ndarray  # [n_a + n_b, 2]
+    labels: np.ndarray  # 0 = first set (BFGS), 1 = second (SGD)
+    gamma: float
+
+
+def project(a: np.ndarray, b: np.ndarray) -> Projection:
+    """kPCA with k(x, x') = exp(-|x - x'|^2 / N_prm), i.e. 2 sigma^2 = N_prm (paper Sec. II.4)."""
+    x = np.concatenate([a, b]).astype(np.float64)
+    n_prm = x.shape[1]
+    n_comp = min(2, len(x) - 1)
+    kpca = KernelPCA(n_components=n_comp, kernel="rbf", gamma=1.0 / n_prm).fit_transform(x)
+    pca = PCA(n_components=n_comp, svd_solver="full").fit_transform(x)
+    return Projection(
+        kpca=pad2(kpca),
+        pca=pad2(pca),
+        labels=np.r_[np.zeros(len(a), int), np.ones(len(b), int)],
+        gamma=1.0 / n_prm,
+    )
+
+
+def pad2(x: np.ndarray) -> np.ndarray:
+    """Always two columns (a 2-point projection has only one component)."""
+    return np.pad(x, ((0, 0), (0, 2 - x.shape[1]))) if x.shape[1] < 2 else x
+
+
+def separation_score(coords: np.ndarray, labels: np.ndarray, max_folds: int = 5) -> float:
+    """Cross-validated accuracy of a logistic regression on the 2-D coordinates (0.5 = chance).
+
+    Stratified k-fold, k = min(max_folds, smaller class size); NaN when a class has < 2 points.
+    """
+    counts = np.bincount(labels, minlength=2)
+    k = int(min(max_folds, counts.min()))
+    if k < 2:
+        return float("nan")
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=0)
+    return float(cross_val_score(model, coords, labels, cv=folds).mean())
+
+
+def longer_fraction(a: np.ndarray, b: np.ndarray) -> float:
+    """P(a random vector of `a` is longer than one of `b`), ties half: U / (n_a n_b) (AUC)."""
+    if len(a) == 0 or len(b) == 0:
+        return float("nan")
+    return float(mannwhitneyu(a, b, alternative="two-sided").statistic / (len(a) * len(b)))
+
+
+def height_tests(paths: pd.DataFrame) -> pd.DataFrame:
+    """Per arch and comparison: n, medians, Mann-Whitney U (two-sided) of BFGS vs SGD heights."""
+    ok = paths[paths.status == "done"]
+    rows = []
+    for arch in sorted(ok.arch.unique()):
+        for landscape, bfgs, sgd in HEIGHT_TESTS:
+            sel = ok[(ok.arch == arch) & (ok.landscape == landscape)]
+            h_b = sel.loc[sel.set == bfgs, "height"].to_numpy(float)
+            h_s = sel.loc[sel.set == sgd, "height"].to_numpy(float)
+            if len(h_b) == 0 and len(h_s) == 0:
+                continue
+            u, p = (np.nan, np.nan)
+            if len(h_b) and len(h_s):
+                res = mannwhitneyu(h_b, h_s, alternative="two-sided")
+                u, p = float(res.statistic), float(res.pvalue)
+            rows.append(
+                {
+                    "arch": arch,
+                    "landscape": landscape,
+                    "bfgs_set": bfgs,
+                    "sgd_set": sgd,
+                    "n_bfgs": len(h_b),
+                    "n_sgd": len(h_s),
+                    "median_bfgs": float(np.median(h_b)) if len(h_b) else np.nan,
+                    "median_sgd": float(np.median(h_s)) if len(h_s) else np.nan,
+                    "U": u,
+                    "p_value": p,
+                    "bfgs_higher": bool(np.median(h_b) > np.median(h_s))
+                    if len(h_b) and len(h_s)
+                    else None,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def height_medians(paths: pd.DataFrame) -> pd.DataFrame:
+    """Median optimized and straight-line heights (and counts) per arch, set and landscape."""
+    ok = paths[paths.status == "done"]
+    if ok.empty:
+        return pd.DataFrame(
+            columns=["arch", "set", "landscape", "n", "median_height", "median_straight_height"]
+        )
+    g = ok.groupby(["arch", "set", "landscape"])
+    return (
+        g.agg(
+            n=("height", "size"),
+            median_height=("height", "median"),
+            median_straight_height=("straight_height", "median"),
+        )
+        .reset_index()
+        .sort_values(["arch", "landscape", "set"], ignore_index=True)
+    )

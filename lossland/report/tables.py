@@ -1,0 +1,125 @@
+"""Table 1 and Table S1, laid out like the paper, with the paper's values on the row below ours."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lossland.models import N_PRM
+from lossland.report.sets import ARCH_LABEL, ARCHS, LoadedSet
+from lossland.report.stats import weight_stats
+from lossland.storage import write_bytes
+
+# Paper Table 1: mean min train loss (train set) and mean test loss (test set) of 48 runs.
+PAPER_TABLE1 = {  # arch: (train L-BFGS, train SGD, test L-BFGS, test SGD, N_prm)
+    "fcp": (1.26e-08, 6.21e-04, 9.69e-02, 8.25e-02, 42200),
+    "lenet": (3.35e-08, 1.76e-05, 4.17e-02, 3.89e-02, 61706),
+    "ae": (1.69e-02, 4.57e-02, 1.65e-02, 4.52e-02, 52224),
+    "lstm": (1.63e-06, 1.35e-02, 1.55e-01, 1.28e-01, 15456),
+}
+# Paper Table S1: (mu, sigma) of train SGD, train L-BFGS, test SGD, test L-BFGS. The paper's
+# text holds no LSTM row.
+PAPER_TABLE_S1 = {
+    "fcp": (-1.44e-03, 1.39e-01, -2.47e-03, 2.34e-01, -3.17e-03, 1.03e-01, -4.11e-03, 1.22e-01),
+    "lenet": (-3.57e-03, 8.77e-02, 1.04e-03, 1.08e-01, -2.83e-03, 7.06e-02, 2.33e-04, 8.00e-02),
+    "ae": (-7.06e-03, 8.54e-02, -3.65e-02, 1.60e-01, -7.07e-03, 8.54e-02, -3.65e-02, 1.61e-01),
+}
+TABLE1_COLUMNS = ["train L-BFGS", "train SGD", "test L-BFGS", "test SGD", "N_prm"]
+TABLE_S1_SETS = ("sgd-train", "bfgs-train", "sgd-test", "bfgs-test")  # the paper's column order
+TABLE_S1_COLUMNS = [
+    f"{split} {opt} {stat}"
+    for split in ("train", "test")
+    for opt in ("SGD", "L-BFGS-GSS")
+    for stat in ("mu", "sigma")
+]
+
+
+def table1(runs: pd.DataFrame, sets: dict[tuple[str, str], LoadedSet]) -> pd.DataFrame:
+    """Per arch: ours (mean over the selected runs) then the paper's row.
+
+    train = mean min_train_loss of the runs in the train set; test = mean test loss at w_test
+    (the test set's vectors) of the same runs; n = runs averaged, per optimizer.
+    """
+    done = runs[runs.status == "done"].set_index(["arch", "opt", "seed"])
+    rows = []
+    for arch in ARCHS:
+        ours: dict[str, object] = {"NN": ARCH_LABEL[arch], "source": "ours"}
+        for opt, label in (("lbfgs", "L-BFGS"), ("sgd", "SGD")):
+            s = sets.get((arch, f"{'bfgs' if opt == 'lbfgs' else 'sgd'}-train"))
+            sel = done.loc[[(arch, opt, seed) for seed in s.seeds]] if s else done.iloc[:0]
+            ours[f"train {label}"] = sel.min_train_loss.mean() if len(sel) else math.nan
+            ours[f"test {label}"] = sel.test_loss_at_w_test.mean() if len(sel) else math.nan
+            ours[f"n {label}"] = len(sel)
+        n_prm = [s.n_prm for (a, _), s in sets.items() if a == arch]
+        ours["N_prm"] = n_prm[0] if n_prm else N_PRM[arch]
+        paper = dict(zip(TABLE1_COLUMNS, PAPER_TABLE1[arch], strict=True))
+        rows += [
+            ours,
+            {"NN": ARCH_LABEL[arch], "source": "paper", **paper, "n L-BFGS": 48, "n SGD": 48},
+        ]
+    cols = ["NN", "source", *TABLE1_COLUMNS, "n L-BFGS", "n SGD"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def table_s1(sets: dict[tuple[str, str], LoadedSet]) -> pd.DataFrame:
+    """Per arch: mean and std of each set's concatenated vectors (ours), then the paper's row."""
+    rows = []
+    for arch in ARCHS:
+        ours: dict[str, object] = {"NN": ARCH_LABEL[arch], "source": "ours"}
+        for k, name in enumerate(TABLE_S1_SETS):
+            s = sets.get((arch, name))
+            mu, sigma = weight_stats(s.weights) if s else (math.nan, math.nan)
+            ours[TABLE_S1_COLUMNS[2 * k]], ours[TABLE_S1_COLUMNS[2 * k + 1]] = mu, sigma
+            ours[f"n {name}"] = len(s.seeds) if s else 0
+        paper = PAPER_TABLE_S1.get(arch, (math.nan,) * 8)
+        rows += [
+            ours,
+            {
+                "NN": ARCH_LABEL[arch],
+                "source": "paper",
+                **dict(zip(TABLE_S1_COLUMNS, paper, strict=True)),
+                **{f"n {name}": 48 if arch in PAPER_TABLE_S1 else None for name in TABLE_S1_SETS},
+            },
+        ]
+    counts = [f"n {name}" for name in TABLE_S1_SETS]
+    df = pd.DataFrame(rows, columns=["NN", "source", *TABLE_S1_COLUMNS, *counts])
+    return df.astype({c: "Int64" for c in counts})
+
+
+def fmt(value: object, style: str = "e") -> str:
+    """Floats as the paper prints them (style e: 1.26e-08) or short (style g: 0.367, 1.2e-05);
+    integers as integers; missing as a dash."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return f"{value:.2e}" if style == "e" else f"{value:.3g}"
+    return str(value)
+
+
+def formatted(df: pd.DataFrame, style: str = "e") -> pd.DataFrame:
+    """Every cell as display text (see fmt)."""
+    return df.astype(object).map(lambda v: fmt(v, style))
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    text = formatted(df)
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in text.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(df: pd.DataFrame, report_dir: str | Path, name: str) -> list[Path]:
+    """<name>.csv (full precision) and <name>.md (formatted like the paper), atomically."""
+    report_dir = Path(report_dir)
+    csv, md = report_dir / f"{name}.csv", report_dir / f"{name}.md"
+    write_bytes(csv, df.to_csv(index=False).encode())
+    write_bytes(md, to_markdown(df).encode())
+    return [csv, md]

@@ -1,0 +1,125 @@
+"""FourierPathFinder: the batched objective equals the per-point loop, and it finds paths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lossland.data import load_split
+from lossland.errors import LosslandError
+from lossland.functional import batched_loss_fn
+from lossland.models import ARCHS, build_model, get_flat
+from lossland.pathfinder import (
+    find_path,
+    find_paths,
+    fourier_basis,
+    loop_objective,
+    losses_and_grad,
+    path_points,
+    step_lengths_sq,
+    t_grid,
+)
+
+N_POINTS, N_FOURIER, LAM = 6, 3, 1e-2  # small, and lambda large enough that its term counts
+
+
+@pytest.fixture(scope="module")
+def data(mnist_root) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first 128 training images: small, so the per-vector loop stays quick."""
+    split = load_split(mnist_root, "train", limit=128)
+    return split.x, split.y
+
+
+def endpoints_and_b(arch: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        w_i, w_j = get_flat(build_model(arch)), get_flat(build_model(arch))
+        b = 0.05 * torch.randn(N_FOURIER, len(w_i))
+    return w_i, w_j, b
+
+
+def batched_objective(loss, w_i, w_j, b, t, lam, chunk=None):
+    """The finder's own L and dL/db for one path, as `find_paths` computes them."""
+    b = b[None].clone().requires_grad_(True)
+    points = path_points(w_i[None], w_j[None], b, t)
+    losses, grad = losses_and_grad(loss, points.reshape(-1, points.shape[-1]), chunk)
+    penalty = lam * step_lengths_sq(points).sum()
+    ((points * grad.view_as(points)).sum() + penalty).backward()
+    return losses.sum() + penalty.detach(), b.grad[0], losses
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_batched_objective_equals_per_point_loop(arch, data):
+    x, y = data
+    w_i, w_j, b = endpoints_and_b(arch)
+    t = t_grid(N_POINTS)
+    loss = batched_loss_fn(arch, "softplus", x, y)
+    value, grad, losses = batched_objective(loss, w_i, w_j, b, t, LAM, chunk=4)  # 4 + 2 rows
+    ref_value, ref_grad, ref_losses = loop_objective(arch, "softplus", x, y, w_i, w_j, b, t, LAM)
+    torch.testing.assert_close(losses, ref_losses, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(value, ref_value, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-6)
+
+
+def double_well(w: torch.Tensor) -> torch.Tensor:
+    """Minima at (-1, 0) and (1, 0); a Gaussian bump of height 2 sits on the line between them."""
+    x, y = w[:, 0], w[:, 1]
+    return (x**2 - 1) ** 2 + 0.5 * y**2 + 2 * torch.exp(-(x**2 + y**2) / 0.1)
+
+
+def test_finder_goes_around_a_barrier():
+    w_i, w_j = torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 0.0])
+    result = find_path(double_well, w_i, w_j, n_points=30, lam=0.1, lr=0.05, steps=300)
+    assert result.straight_height > 2.9  # the bump (2) plus the quartic's hump (1) at the origin
+    assert result.height < 0.8 * result.straight_height
+    assert result.objective <= result.history[0]
+    assert result.objective == min(result.history)
+    assert len(result.history) == 301 and result.steps == 300
+    points = result.points(w_i, w_j)
+    torch.testing.assert_close(double_well(points), result.profile)
+    assert result.length > 2.0  # longer than the straight line it bends away from
+
+
+def test_zero_coefficients_give_the_straight_line_and_exact_endpoints():
+    w_i, w_j = torch.randn(2, 7, dtype=torch.float64)
+    t = t_grid(11, torch.float64)
+    line = path_points(w_i[None], w_j[None], torch.zeros(1, 4, 7, dtype=torch.float64), t)[0]
+    torch.testing.assert_close(line, torch.lerp(w_i, w_j, t[:, None]), rtol=0, atol=1e-15)
+    bent = path_points(w_i[None], w_j[None], torch.randn(1, 4, 7, dtype=torch.float64), t)[0]
+    assert torch.equal(bent[0], w_i) and torch.equal(bent[-1], w_j)
+    assert torch.equal(fourier_basis(t, 4)[[0, -1]], torch.zeros(2, 4, dtype=torch.float64))
+    result = find_path(lambda w: w.pow(2).sum(1), w_i, w_j, n_points=11, steps=0)
+    torch.testing.assert_close(result.profile, line.pow(2).sum(1))
+    assert result.height == result.straight_height and result.coefficients.abs().max() == 0
+    assert result.length == pytest.approx(float((w_j - w_i).norm()))
+
+
+def test_several_pairs_at_once_equal_one_at_a_time():
+    g = torch.Generator().manual_seed(3)
+    w_i, w_j = torch.randn(3, 2, generator=g), torch.randn(3, 2, generator=g)
+    settings = dict(n_points=12, n_fourier=4, lam=0.05, lr=0.05, steps=40)
+    together = find_paths(double_well, w_i, w_j, chunk=7, **settings)  # slices cut across pairs
+    for p, joint in enumerate(together):
+        alone = find_path(double_well, w_i[p], w_j[p], **settings)
+        torch.testing.assert_close(joint.coefficients, alone.coefficients, rtol=1e-4, atol=1e-5)
+        assert joint.height == pytest.approx(alone.height, rel=1e-4)
+        assert joint.best_step == alone.best_step
+
+
+def test_callback_sees_every_iterate():
+    seen = []
+    find_path(
+        double_well,
+        torch.tensor([-1.0, 0.0]),
+        torch.tensor([1.0, 0.0]),
+        steps=5,
+        callback=lambda k, obj: seen.append((k, obj.shape)),
+    )
+    assert seen == [(k, torch.Size([1])) for k in range(6)]
+
+
+def test_bad_endpoints_are_one_line_errors():
+    with pytest.raises(LosslandError, match="endpoints"):
+        find_paths(double_well, torch.zeros(2), torch.zeros(2))
+    with pytest.raises(LosslandError, match="at least 2 points"):
+        find_path(double_well, torch.zeros(2), torch.ones(2), n_points=1)
