@@ -44,11 +44,13 @@ def endpoints(arch: str, device: torch.device) -> tuple[torch.Tensor, torch.Tens
     return get_flat(build_model(arch)).to(device), get_flat(build_model(arch)).to(device)
 
 
-def batched_step_seconds(loss, w_i, w_j, device: torch.device, extra_steps: int) -> float:
+def batched_step_seconds(
+    loss, w_i, w_j, device: torch.device, extra_steps: int, chunk: int | None
+) -> float:
     """Marginal seconds of one step of `find_path` (setup and the final evaluation cancel)."""
 
     def run(steps: int) -> float:
-        return timed(lambda: find_path(loss, w_i, w_j, steps=steps), device)
+        return timed(lambda: find_path(loss, w_i, w_j, steps=steps, chunk=chunk), device)
 
     run(1)  # warm-up
     return (run(2 + extra_steps) - run(2)) / extra_steps
@@ -71,6 +73,7 @@ def loop_step_seconds(arch, x, y, w_i, w_j, device: torch.device, steps: int) ->
 
 def step_flops(loss, w_i, w_j) -> int:
     """Matrix FLOPs of one batched step (forward + backward), as torch counts them."""
+
     def count(steps: int) -> int:
         counter = FlopCounterMode(display=False)
         with counter:
@@ -94,6 +97,9 @@ def main() -> None:
     parser.add_argument("--archs", default=",".join(ARCHS))
     parser.add_argument("--images", type=int, default=1000, help="training images scored")
     parser.add_argument("--steps", type=int, default=3, help="steps timed per measurement")
+    parser.add_argument(
+        "--point-chunk", type=int, default=None, help="points per batched call (default: all M)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
     if args.threads:
@@ -103,14 +109,15 @@ def main() -> None:
     peak = matmul_gflops(device)
     print(
         f"device {device}, {torch.get_num_threads()} threads, {len(train)} images, "
-        f"M = {N_POINTS}, N_F = {N_FOURIER}; plain matmul: {peak:.1f} GFLOP/s"
+        f"M = {N_POINTS}, N_F = {N_FOURIER}, {args.point_chunk or N_POINTS} points per batched "
+        f"call; plain matmul: {peak:.1f} GFLOP/s"
     )
     head = f"{'arch':6} {'batched s/step':>15} {'loop s/step':>12} {'loop/batched':>13}"
     print(f"{head} {'GFLOP/step':>11} {'GFLOP/s':>8} {'% of matmul':>12}")
     for arch in args.archs.split(","):
         w_i, w_j = endpoints(arch, device)
         loss = batched_loss_fn(arch, "softplus", train.x, train.y)
-        batched = batched_step_seconds(loss, w_i, w_j, device, args.steps)
+        batched = batched_step_seconds(loss, w_i, w_j, device, args.steps, args.point_chunk)
         loop = loop_step_seconds(arch, train.x, train.y, w_i, w_j, device, args.steps)
         gflop = step_flops(loss, w_i, w_j) / 1e9
         rate = gflop / batched

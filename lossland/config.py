@@ -97,7 +97,8 @@ class FinderConfig:
     lr: float = 1e-3
     steps: int = 100
     pairs_per_batch: int = 1  # pairs optimised together in one batched computation
-    image_chunk: int | None = None  # images per slice when a batch does not fit in memory
+    point_chunk: int | None = 10  # path points per batched loss call (None: all at once)
+    image_chunk: int | None = 5000  # images per slice, recomputed in backward (None: all)
 
 
 @dataclass

@@ -117,6 +117,7 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
             lam=cfg.finder.lam,
             lr=cfg.finder.lr,
             steps=cfg.finder.steps,
+            chunk=cfg.finder.point_chunk,
         )
         seconds = (time.perf_counter() - start) / len(pairs)
         for (a, b), result in zip(pairs, results, strict=True):
