@@ -10,24 +10,14 @@ Prints a table; nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import timed  # benchmarks/timing.py, beside this script
 
 from lossland.data import load_split
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.models import build_model, evaluate
 from lossland.training import lbfgs_epoch, resolve_device, sgd_epoch
-
-
-def timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def time_arch(arch: str, train, test, device: torch.device, lbfgs_iters: int) -> dict[str, float]:

@@ -16,10 +16,9 @@ plain float32 GEMM rate (n x n, n = 1024) for comparison. Prints a table; nothin
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import torch
+from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
 from lossland.data import load_split
@@ -27,16 +26,6 @@ from lossland.functional import batched_loss_fn
 from lossland.models import ARCHS, build_model, get_flat
 from lossland.pathfinder import N_FOURIER, N_POINTS, find_path, loop_objective, t_grid
 from lossland.training import resolve_device
-
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
 
 
 def endpoints(arch: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
