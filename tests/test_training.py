@@ -118,6 +118,6 @@ def test_evaluate_command_reproduces_the_recorded_loss(mnist_root, tmp_path):
 
 def test_presets_win_over_the_defaults():
     small = compose("train", ["preset=small"])
-    assert (small.out_dir, small.dataset.n_train, small.opt.epochs) == ("outputs/small", 2000, 80)
+    assert (small.out_dir, small.dataset.n_train, small.opt.epochs) == ("outputs/small", 1000, 80)
     paths = compose("paths", ["preset=small_paths"])
     assert (paths.out_dir, paths.n_select, paths.finder.steps) == ("outputs/small", 3, 30)
