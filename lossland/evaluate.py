@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 
 import hydra
+import numpy as np
 import pandas as pd
 import torch
 from hydra.utils import to_absolute_path
@@ -18,7 +19,7 @@ from lossland import data, storage
 from lossland.cli import run_reporting_errors
 from lossland.config import register_configs
 from lossland.models import build_model, evaluate, load_weight_file, set_flat
-from lossland.progress import progress
+from lossland.progress import log, progress
 from lossland.training import resolve_device
 
 register_configs()
@@ -46,6 +47,16 @@ def main(cfg: DictConfig) -> None:
         table = evaluate_file(
             cfg.arch.name, to_absolute_path(cfg.weights), split, cfg.arch.act.value
         )
+        bad = table.index[~np.isfinite(table["loss"].to_numpy(dtype=float))].tolist()
+        if bad:  # NaN weights give NaN logits, and argmax of NaN still "predicts" a class
+            table.loc[bad, "accuracy" if "accuracy" in table else "loss"] = np.nan
+            log.warning(
+                "warning: %d of %d weight vectors give a non-finite loss (rows %s): "
+                "their weights are not finite or blow up; no accuracy for them",
+                len(bad),
+                len(table),
+                ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else ""),
+            )
         print(f"{cfg.arch.name} on {split_name} ({len(split)} images), {cfg.weights}:")
         print(table.to_string(index=False, float_format="%.6g"))
         if cfg.output:

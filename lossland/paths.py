@@ -5,6 +5,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from lossland import checks
 from lossland.cli import absolute_paths, run_reporting_errors
 from lossland.config import register_configs
 from lossland.path_job import chunk_done, run_paths
@@ -13,8 +14,11 @@ register_configs()
 
 
 def task_done(cfg: DictConfig) -> bool:
-    """Whether this task's pairs all have records (the sweep's SkipFinished asks)."""
-    return chunk_done(absolute_paths(cfg))
+    """Check the task (values, data, out_dir); whether its pairs all have reusable records (the
+    sweep's SkipFinished asks before anything is submitted)."""
+    cfg = absolute_paths(cfg)
+    checks.check_task(cfg, "paths")
+    return chunk_done(cfg)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="paths")

@@ -58,9 +58,9 @@ def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.Dat
                 e = exp[(exp.arch == arch) & (exp.set == name) & (exp.landscape == landscape)]
                 counts = t[key].status.value_counts()
                 row = {"arch": arch, "set": name, "landscape": landscape}
-                row["started"] = (
-                    Path(out_dir) / "paths" / arch / name / landscape / "pairs.json"
-                ).exists()
+                row["started"] = any(
+                    (Path(out_dir) / "paths" / arch / name / landscape).glob("*/pairs.json")
+                )
                 row["expected"] = len(e) if len(e) else int(key.sum())
                 for s in PATH_STATES[:-1]:
                     row[s] = int(counts.get(s, 0))
@@ -72,10 +72,14 @@ def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.Dat
 
 
 def failed_path_jobs(out_dir: str | Path) -> pd.DataFrame:
-    """Path job logs (paths/<arch>/<set>/<landscape>/chunk=<n>/paths.log) that end in an error."""
+    """Path job logs (paths/<arch>/<set>/<landscape>/<sig>/chunk=<n>/paths.log) whose LAST
+    attempt (from its last `... to find` line on) ends in an error; a rerun that found every
+    pair clears an old failure."""
     rows = []
-    for log in sorted(Path(out_dir).glob("paths/*/*/*/chunk=*/*.log")):
+    for log in sorted(Path(out_dir).glob("paths/*/*/*/*/chunk=*/*.log")):
         lines = log.read_text(errors="replace").splitlines()
+        starts = [k for k, ln in enumerate(lines) if " to find" in ln]
+        lines = lines[starts[-1] :] if starts else lines
         err = [ln for ln in lines if "[ERROR]" in ln or ln.startswith("Traceback")]
         if err:
             rows.append({"log": str(log), "error": err[-1].strip()[-300:]})
