@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from lossland import data
@@ -121,7 +122,7 @@ def check_out_dir(out_dir: str | Path) -> None:
 
 
 def check_task(cfg: DictConfig, kind: str) -> None:
-    """All checks of one task's config, cheapest first (cfg: paths already absolute)."""
-    check_values(cfg, kind)
-    data.check_files(cfg.dataset.root)
-    check_out_dir(cfg.out_dir)
+    """All checks of one task's config as composed, cheapest first."""
+    check_values(cfg, kind)  # before relative paths become absolute ('' would become cwd)
+    data.check_files(to_absolute_path(cfg.dataset.root))
+    check_out_dir(to_absolute_path(cfg.out_dir))

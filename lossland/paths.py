@@ -16,9 +16,8 @@ register_configs()
 def task_done(cfg: DictConfig) -> bool:
     """Check the task (values, data, out_dir); whether its pairs all have reusable records (the
     sweep's SkipFinished asks before anything is submitted)."""
-    cfg = absolute_paths(cfg)
     checks.check_task(cfg, "paths")
-    return chunk_done(cfg)
+    return chunk_done(absolute_paths(cfg))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="paths")

@@ -22,9 +22,8 @@ register_configs()
 def task_done(cfg: DictConfig) -> bool:
     """Check the task (values, data, out_dir); whether its seeds all have their records (the
     sweep's SkipFinished asks before anything is submitted)."""
-    cfg = absolute_paths(cfg)
     checks.check_task(cfg, "train")
-    return training.task_done(cfg)
+    return training.task_done(absolute_paths(cfg))
 
 
 def task_dirs(cfg: DictConfig) -> list[Path]:
