@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,10 @@ def check_values(cfg: DictConfig, kind: str) -> None:
         raise LosslandError(f"bad value{'s' * (len(bad) > 1)}: {'; '.join(bad)}")
 
 
+@lru_cache(maxsize=64)
 def check_out_dir(out_dir: str | Path) -> None:
-    """out_dir can be created and written (a read-only or full disk fails here, in one line)."""
+    """out_dir can be created and written (a read-only or full disk fails here, in one line);
+    once per process and out_dir (a sweep of 600 tasks checks one out_dir)."""
     try:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".write-test.", dir=out_dir)

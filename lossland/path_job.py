@@ -7,6 +7,7 @@ most the pairs in flight and a rerun skips the pairs already done.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +92,29 @@ def pair_state(path: Path, config: dict, solution: SolutionSet) -> str:
     return identity.mismatch(record, config, {"set": solution.hash}) or "done"
 
 
+@lru_cache(maxsize=32)
+def checked_set(
+    out_dir: str, arch: str, name: str, n_select: int, n_runs: int, partial: bool, sig: str | None
+) -> SolutionSet:
+    """The set as the pre-submission check sees it: built once for all chunks of a sweep."""
+    return build_set(out_dir, arch, check_set(name), n_select, n_runs, partial, sig, write=False)
+
+
 def chunk_done(cfg: DictConfig) -> bool:
     """Whether every pair of this job's chunk has a reusable record (asked before a sweep is
     sent): same settings and made from today's set; an unreadable record is not done."""
     set_dir = set_dir_of(cfg)
     if not (set_dir / PAIRS_FILE).exists():
         return False
-    solution = solution_of(cfg, write=False)
+    solution = checked_set(
+        str(cfg.out_dir),
+        cfg.arch.name,
+        cfg.set,
+        cfg.n_select,
+        cfg.n_runs,
+        cfg.allow_partial,
+        cfg.get("train_sig"),
+    )
     mine = chunk_of(
         fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed, write=False),
         cfg.chunk,

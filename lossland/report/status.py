@@ -11,6 +11,7 @@ import pandas as pd
 
 from lossland.report.records import Records
 from lossland.report.sets import SET_NAMES
+from lossland.storage import path_task_dirs
 
 RUN_STATES = ("done", "diverged", "failed", "incomplete", "corrupt", "missing")
 PATH_STATES = ("done", "diverged", "corrupt", "missing")
@@ -59,7 +60,9 @@ def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.Dat
                 counts = t[key].status.value_counts()
                 row = {"arch": arch, "set": name, "landscape": landscape}
                 row["started"] = any(
-                    (Path(out_dir) / "paths" / arch / name / landscape).glob("*/pairs.json")
+                    (d / "pairs.json").exists()
+                    for a, n, land, _, d in path_task_dirs(out_dir)
+                    if (a, n, land) == (arch, name, landscape)
                 )
                 row["expected"] = len(e) if len(e) else int(key.sum())
                 for s in PATH_STATES[:-1]:
