@@ -3,7 +3,8 @@
 # it on a cluster (hydra/launcher=slurm_cpu: the GPU preset minus the GPU):
 #   training sweep (one job array) -> path sweep (one job array) -> analysis/aggregate.py,
 # then checks the records and the report, resubmits both sweeps and checks that nothing reruns,
-# deletes one training record (a "failed" task) and checks that only it reruns, runs the Slurm
+# deletes one training record (a "failed" task) and checks that only it reruns, checks that a
+# sweep with a bad value submits nothing, runs the Slurm
 # tests (tests/test_slurm.py: failure logs, preemption + requeue + resume), and stops Slurm.
 #
 #   bash jobs/ci_slurm_e2e.sh          # from the repo root, in the project's virtualenv
@@ -96,7 +97,16 @@ changed=$(diff <(echo "$before") <(echo "$after") | grep -c '^>' || true)
 [ "$changed" = 1 ] && echo "$after" | grep -q "lbfgs/[0-9a-f]*/seed=1/result.json" || fail "expected exactly the deleted record to be rewritten ($changed changed)"
 log "rerun: $((N_TRAIN - 1)) of $N_TRAIN training tasks skipped, the missing one retrained"
 
-# ---- 6. the Slurm tests: a failing task names its logs; a preempted task requeues and resumes
+# ---- 6. a bad value stops the sweep in one line before anything is submitted
+arrays_before=$(ls "$OUT/.submitit" | wc -l)
+if timeout 600 python -m "${TRAIN[@]}" opt.epochs=0 >"$OUT/e2e-bad.log" 2>&1; then
+  fail "a sweep with opt.epochs=0 ran"
+fi
+grep -q "error: bad value: opt.epochs=0" "$OUT/e2e-bad.log" || fail "no one-line refusal of opt.epochs=0"
+[ "$(ls "$OUT/.submitit" | wc -l)" = "$arrays_before" ] || fail "a bad sweep submitted a job"
+log "bad sweep (opt.epochs=0): refused in one line, nothing submitted"
+
+# ---- 7. the Slurm tests: a failing task names its logs; a preempted task requeues and resumes
 if [ "${E2E_PYTEST:-1}" = 1 ]; then
   LOSSLAND_DATA_ROOT="$DATA" timeout 900 python -m pytest -q -m slurm tests/test_slurm.py
 fi
