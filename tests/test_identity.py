@@ -403,3 +403,31 @@ def test_old_failure_in_a_chunk_log_is_cleared_by_a_good_rerun(tmp_path):
     assert len(failed_path_jobs(tmp_path)) == 1
     log.write_text(failed + failed.splitlines()[0].replace("0 done", "3 done") + "\n")
     assert failed_path_jobs(tmp_path).empty
+
+
+# ---- the identity itself
+
+
+def test_signature_ignores_where_and_how_a_job_runs_only():
+    base = compose("train", [])
+    same = ["device=cpu", "out_dir=elsewhere", "dataset.root=/data", "checkpoint_every=3"]
+    same += ["log_every=1", "seeds_per_task=5"]
+    for override in same:
+        assert identity.signature(compose("train", [override])) == identity.signature(base)
+    for override in ["opt.lr=0.05", "opt.epochs=7", "dataset.n_train=10", "arch.act=relu"]:
+        assert identity.signature(compose("train", [override])) != identity.signature(base)
+    assert identity.dir_signature(compose("train", ["seed=3"]), "train") == identity.dir_signature(
+        base, "train"
+    )
+
+
+def test_code_version_is_this_checkouts_commit():
+    import subprocess
+
+    from tests.conftest import REPO
+
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert identity.code_version()["commit"] == (head or "unknown")
+    assert identity.code_label({"commit": head, "dirty": True}) == head[:8] + "+dirty"
