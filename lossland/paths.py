@@ -22,7 +22,11 @@ def task_done(cfg: DictConfig) -> bool:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="paths")
 def main(cfg: DictConfig) -> None:
-    run_reporting_errors(lambda: run_paths(absolute_paths(cfg)))
+    def job():  # the values again in the task: a sweeper other than the basic one skips
+        checks.check_values(cfg, "paths")  # the pre-submission check (SkipFinished)
+        return run_paths(absolute_paths(cfg))
+
+    run_reporting_errors(job)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,11 @@ def task_dirs(cfg: DictConfig) -> list[Path]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    run_reporting_errors(lambda: training.train_task(absolute_paths(cfg)))
+    def job():  # the values again in the task: a sweeper other than the basic one skips
+        checks.check_values(cfg, "train")  # the pre-submission check (SkipFinished)
+        return training.train_task(absolute_paths(cfg))
+
+    run_reporting_errors(job)
 
 
 if __name__ == "__main__":
