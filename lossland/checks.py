@@ -88,7 +88,7 @@ PATHS = COMMON | {
     "finder.point_chunk": _int(1, null=True),
     "finder.image_chunk": _int(1, null=True),
 }
-RULES = {"train": TRAIN, "paths": PATHS}
+RULES = {"train": TRAIN, "paths": PATHS, "evaluate": COMMON}
 
 
 def check_values(cfg: DictConfig, kind: str) -> None:

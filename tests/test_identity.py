@@ -251,6 +251,11 @@ def test_bad_path_values_are_refused(override):
         checks.check_values(cfg, "paths")
 
 
+def test_bad_evaluate_values_are_refused():
+    with pytest.raises(LosslandError, match="bad value: device=tpu"):
+        checks.check_values(compose("evaluate", ["device=tpu", "weights=w.npy"]), "evaluate")
+
+
 def test_good_defaults_pass():
     checks.check_values(compose("train", ["opt=lbfgs"]), "train")
     checks.check_values(compose("paths", ["finder.point_chunk=null"]), "paths")
