@@ -3,7 +3,8 @@
 # it on a cluster (hydra/launcher=slurm_cpu: the GPU preset minus the GPU):
 #   training sweep (one job array) -> path sweep (one job array) -> analysis/aggregate.py,
 # then checks the records and the report, resubmits both sweeps and checks that nothing reruns,
-# deletes one training record (a "failed" task) and checks that only it reruns, runs the Slurm
+# deletes one training record (a "failed" task) and checks that only it reruns, checks that a
+# sweep with a bad value submits nothing, runs the Slurm
 # tests (tests/test_slurm.py: failure logs, preemption + requeue + resume), and stops Slurm.
 #
 #   bash jobs/ci_slurm_e2e.sh          # from the repo root, in the project's virtualenv
@@ -53,19 +54,19 @@ mtimes() { find "$OUT/train" "$OUT/paths" \( -name result.json -o -name 'pair=*.
 
 # ---- 1. training sweep: one job array, a record per task, Slurm logs linked beside it
 run train "${TRAIN[@]}"
-[ "$(count "$OUT/train/fcp/*/seed=*/result.json")" = $N_TRAIN ] || fail "expected $N_TRAIN training records"
-[ "$(grep -l '"status": "done"' "$OUT"/train/fcp/*/seed=*/result.json | wc -l)" = $N_TRAIN ] \
+[ "$(count "$OUT/train/fcp/*/*/seed=*/result.json")" = $N_TRAIN ] || fail "expected $N_TRAIN training records"
+[ "$(grep -l '"status": "done"' "$OUT"/train/fcp/*/*/seed=*/result.json | wc -l)" = $N_TRAIN ] \
   || fail "a training record is not done"
-for d in "$OUT"/train/fcp/*/seed=*; do
+for d in "$OUT"/train/fcp/*/*/seed=*; do
   [ -f "$d/slurm.out" ] && [ -f "$d/slurm.err" ] && [ -f "$d/train.log" ] || fail "$d: logs missing"
 done
-arrays=$(for d in "$OUT"/train/fcp/*/seed=*; do readlink "$d/slurm.out"; done | sed 's|.*/\([0-9]*\)_[0-9]*/[^/]*$|\1|' | sort -u)
+arrays=$(for d in "$OUT"/train/fcp/*/*/seed=*; do readlink "$d/slurm.out"; done | sed 's|.*/\([0-9]*\)_[0-9]*/[^/]*$|\1|' | sort -u)
 [ "$(echo "$arrays" | wc -l)" = 1 ] || fail "the training tasks ran in more than one job: $arrays"
 log "train: $N_TRAIN tasks in one job array ($arrays), $N_TRAIN records"
 
 # ---- 2. path sweep: one job array, a record per pair
 run paths "${PATHS[@]}"
-[ "$(count "$OUT/paths/fcp/*/train/pair=*.json")" = $N_PAIRS ] || fail "expected $N_PAIRS pair records"
+[ "$(count "$OUT/paths/fcp/*/train/*/pair=*.json")" = $N_PAIRS ] || fail "expected $N_PAIRS pair records"
 log "paths: $N_PATH_TASKS tasks, $N_PAIRS pair records"
 
 # ---- 3. aggregate: tables, figures, one page
@@ -87,16 +88,25 @@ grep -q "all $N_PATH_TASKS tasks are finished: nothing to submit" "$OUT/e2e-path
 log "resubmission: skipped $N_TRAIN of $N_TRAIN training tasks and $N_PATH_TASKS of $N_PATH_TASKS path tasks (nothing submitted); no record rewritten"
 
 # ---- 5. a failed task (no record): only it reruns
-rm "$OUT/train/fcp/lbfgs/seed=1/result.json"
+rm "$OUT"/train/fcp/lbfgs/*/seed=1/result.json
 run train-fix "${TRAIN[@]}"
 grep -q "sweep of $N_TRAIN tasks: $((N_TRAIN - 1)) finished before (skipped), 1 to run" "$OUT/e2e-train-fix.log" \
   || fail "the training sweep did not skip the $((N_TRAIN - 1)) finished tasks"
 after=$(mtimes)
 changed=$(diff <(echo "$before") <(echo "$after") | grep -c '^>' || true)
-[ "$changed" = 1 ] && echo "$after" | grep -q "lbfgs/seed=1/result.json" || fail "expected exactly the deleted record to be rewritten ($changed changed)"
+[ "$changed" = 1 ] && echo "$after" | grep -q "lbfgs/[0-9a-f]*/seed=1/result.json" || fail "expected exactly the deleted record to be rewritten ($changed changed)"
 log "rerun: $((N_TRAIN - 1)) of $N_TRAIN training tasks skipped, the missing one retrained"
 
-# ---- 6. the Slurm tests: a failing task names its logs; a preempted task requeues and resumes
+# ---- 6. a bad value stops the sweep in one line before anything is submitted
+arrays_before=$(ls "$OUT/.submitit" | wc -l)
+if timeout 600 python -m "${TRAIN[@]}" opt.epochs=0 >"$OUT/e2e-bad.log" 2>&1; then
+  fail "a sweep with opt.epochs=0 ran"
+fi
+grep -q "error: bad value: opt.epochs=0" "$OUT/e2e-bad.log" || fail "no one-line refusal of opt.epochs=0"
+[ "$(ls "$OUT/.submitit" | wc -l)" = "$arrays_before" ] || fail "a bad sweep submitted a job"
+log "bad sweep (opt.epochs=0): refused in one line, nothing submitted"
+
+# ---- 7. the Slurm tests: a failing task names its logs; a preempted task requeues and resumes
 if [ "${E2E_PYTEST:-1}" = 1 ]; then
   LOSSLAND_DATA_ROOT="$DATA" timeout 900 python -m pytest -q -m slurm tests/test_slurm.py
 fi

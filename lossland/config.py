@@ -13,6 +13,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from lossland import identity
+
 
 class Activation(str, Enum):
     softplus = "softplus"
@@ -115,12 +117,14 @@ class PathsConfig:
     n_select: int = 48
     n_runs: int = 75
     allow_partial: bool = False
+    train_sig: str | None = None  # which training config's runs (train/<arch>/<opt>/<sig>/)
     device: str = "auto"
     out_dir: str = "outputs"
 
 
 def register_configs() -> None:
     """Put the schemas where conf/*.yaml find them (as `/schema/<group>/<name>`)."""
+    identity.register_resolver()  # ${sig:train} / ${sig:paths} in the task directory names
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)

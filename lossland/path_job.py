@@ -7,13 +7,14 @@ most the pairs in flight and a rerun skips the pairs already done.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lossland import storage
+from lossland import identity, storage
 from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn
 from lossland.pathfinder import PathResult, find_paths
@@ -38,54 +39,122 @@ def chunk_of(pairs: list[tuple[int, int]], chunk: int, chunk_size: int) -> list[
 
 
 def fixed_pairs(
-    set_dir: Path, solution: SolutionSet, n_pairs: int, seed: int
+    set_dir: Path, solution: SolutionSet, n_pairs: int, seed: int, write: bool = True
 ) -> list[tuple[int, int]]:
     """Draw this set's pairs once; later jobs (other chunks, reruns) read the same list."""
     path = set_dir / PAIRS_FILE
     if path.exists():
         saved = storage.read_json(path)
-        if (
-            saved["seeds"] != solution.seeds
-            or saved["n_pairs"] != n_pairs
-            or saved["pair_seed"] != seed
-        ):
+        try:
+            drawn = (saved["seeds"], saved["n_pairs"], saved["pair_seed"], saved["pairs"])
+            pairs = [(int(i), int(j)) for i, j in drawn[3]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise LosslandError(
+                f"{path} is damaged ({e!r}): delete it to draw the pairs anew"
+            ) from e
+        if drawn[:3] != (solution.seeds, n_pairs, seed):
             raise LosslandError(
                 f"{path} was drawn for other runs or settings: delete {set_dir} to start anew"
             )
-        return [tuple(p) for p in saved["pairs"]]
+        return pairs
     pairs = draw_pairs(len(solution.seeds), n_pairs, seed, solution.name)
-    storage.write_json(
-        path, {"seeds": solution.seeds, "n_pairs": n_pairs, "pair_seed": seed, "pairs": pairs}
-    )
+    if write:
+        storage.write_json(
+            path, {"seeds": solution.seeds, "n_pairs": n_pairs, "pair_seed": seed, "pairs": pairs}
+        )
     return pairs
 
 
+def set_dir_of(cfg: DictConfig) -> Path:
+    """paths/<arch>/<set>/<landscape>/<sig>: `${sig:paths}` hashes the other settings."""
+    sig = identity.dir_signature(cfg, "paths")
+    return storage.path_task_dir(cfg.out_dir, cfg.arch.name, cfg.set, cfg.landscape, sig)
+
+
+def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
+    return build_set(
+        cfg.out_dir,
+        cfg.arch.name,
+        check_set(cfg.set),
+        cfg.n_select,
+        cfg.n_runs,
+        cfg.allow_partial,
+        cfg.get("train_sig"),
+        write=write,
+    )
+
+
+def pair_state(path: Path, config: dict, solution: SolutionSet) -> str:
+    """`done` (reusable), `missing` (none, or unreadable: then moved aside) or why it is stale."""
+    record = storage.read_record(path)
+    if record is None:
+        return "missing"
+    return identity.mismatch(record, config, {"set": solution.hash}) or "done"
+
+
+@lru_cache(maxsize=32)
+def checked_set(
+    out_dir: str, arch: str, name: str, n_select: int, n_runs: int, partial: bool, sig: str | None
+) -> SolutionSet:
+    """The set as the pre-submission check sees it: built once for all chunks of a sweep."""
+    return build_set(out_dir, arch, check_set(name), n_select, n_runs, partial, sig, write=False)
+
+
 def chunk_done(cfg: DictConfig) -> bool:
-    """Whether every pair of this job's chunk has its record (asked before a sweep is sent)."""
-    set_dir = storage.path_task_dir(cfg.out_dir, cfg.arch.name, cfg.set, cfg.landscape)
+    """Whether every pair of this job's chunk has a reusable record (asked before a sweep is
+    sent): same settings and made from today's set; an unreadable record is not done."""
+    set_dir = set_dir_of(cfg)
     if not (set_dir / PAIRS_FILE).exists():
         return False
-    saved = storage.read_json(set_dir / PAIRS_FILE)
-    if (saved["n_pairs"], saved["pair_seed"]) != (cfg.n_pairs, cfg.pair_seed):
-        return False
-    pairs = chunk_of([tuple(p) for p in saved["pairs"]], cfg.chunk, cfg.chunk_size)
-    return all(pair_file(set_dir, *p).exists() for p in pairs)
+    solution = checked_set(
+        str(cfg.out_dir),
+        cfg.arch.name,
+        cfg.set,
+        cfg.n_select,
+        cfg.n_runs,
+        cfg.allow_partial,
+        cfg.get("train_sig"),
+    )
+    mine = chunk_of(
+        fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed, write=False),
+        cfg.chunk,
+        cfg.chunk_size,
+    )
+    config = job_config(cfg)
+    return all(pair_state(pair_file(set_dir, *p), config, solution) == "done" for p in mine)
+
+
+def job_config(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
 
 def run_paths(cfg: DictConfig) -> dict[str, int]:
-    """Find the paths of this job's chunk that have no record yet; returns counts."""
+    """Find the paths of this job's chunk that have no reusable record yet; returns counts.
+
+    A record made under other settings or from another set (a member was retrained) is moved
+    aside (`<name>.stale-<time>`) and found again; an unreadable one likewise (`.corrupt-`).
+    """
     set_name, landscape = check_set(cfg.set), cfg.landscape
     if landscape not in LANDSCAPES:
         raise LosslandError(f"unknown landscape {landscape!r}: choose train or test")
     arch = cfg.arch.name
-    solution = build_set(cfg.out_dir, arch, set_name, cfg.n_select, cfg.n_runs, cfg.allow_partial)
-    set_dir = storage.path_task_dir(cfg.out_dir, arch, set_name, landscape)
+    solution = solution_of(cfg)
+    set_dir = set_dir_of(cfg)
     mine = chunk_of(
         fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed), cfg.chunk, cfg.chunk_size
     )
-    todo = [p for p in mine if not pair_file(set_dir, *p).exists()]
+    config = job_config(cfg)
+    todo, stale = [], 0
+    for p in mine:
+        state = pair_state(pair_file(set_dir, *p), config, solution)
+        if state not in ("done", "missing"):
+            log.warning("%s was %s: finding it again", pair_file(set_dir, *p), state)
+            storage.set_aside(pair_file(set_dir, *p), "stale")
+            stale += 1
+        if state != "done":
+            todo.append(p)
     log.info(
-        "%s/%s/%s chunk %d: %d pairs, %d done before, %d to find",
+        "%s/%s/%s chunk %d: %d pairs, %d done before, %d to find (%d stale)",
         arch,
         set_name,
         landscape,
@@ -93,6 +162,7 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
         len(mine),
         len(mine) - len(todo),
         len(todo),
+        stale,
     )
     if not todo:
         return {"pairs": len(mine), "skipped": len(mine), "found": 0}
@@ -102,7 +172,6 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     split = cached_split(str(cfg.dataset.root), LANDSCAPES[landscape], str(device), limit)
     loss = batched_loss_fn(arch, solution.act, split.x, split.y, chunk=cfg.finder.image_chunk)
     weights = torch.from_numpy(solution.weights).to(device)
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     batch = max(1, cfg.finder.pairs_per_batch)
     batches = [todo[k : k + batch] for k in range(0, len(todo), batch)]
     for pairs in progress(batches, total=len(batches), desc=f"{arch}/{set_name}/{landscape}"):
@@ -147,7 +216,7 @@ def path_record(
     device: torch.device,
     config: dict,
 ) -> dict[str, Any]:
-    return {
+    record = {
         "arch": solution.arch,
         "set": solution.name,
         "landscape": landscape,
@@ -167,5 +236,7 @@ def path_record(
         "best_objective": result.objective,
         "wall_seconds": seconds,
         "device": device.type,
+        "train_sig": solution.train_sig,
         "config": config,
     }
+    return identity.stamp(record, config, inputs={"set": solution.hash})

@@ -7,6 +7,7 @@ are drawn once per set from a seeded generator, so a rerun finds the same pairs.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import zlib
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossland import storage
+from lossland import identity, storage
 from lossland.errors import LosslandError
 from lossland.models import load_weight_file
 
@@ -37,6 +38,8 @@ class SolutionSet:
     weights: np.ndarray
     seeds: list[int]
     act: str
+    train_sig: str = ""  # the training config's directory signature
+    hash: str = ""  # the set record's hash: what its pair records name as their input
 
 
 def check_set(name: str) -> str:
@@ -45,20 +48,58 @@ def check_set(name: str) -> str:
     return name
 
 
-def finished_runs(out_dir: str | Path, arch: str, opt: str) -> list[dict]:
-    """Records of the runs that finished (not diverged); corrupt records are named and skipped."""
-    runs = []
-    for path in sorted(
-        (Path(out_dir) / "train" / arch / opt).glob(f"seed=*/{storage.RESULT_FILE}")
-    ):
+def finished_runs(out_dir: str | Path, arch: str, opt: str) -> dict[str, list[dict]]:
+    """Records of the runs that finished (not diverged), by training config (dir signature).
+
+    Corrupt records are named and skipped; a record whose config does not hash to its
+    directory's signature (moved by hand, an older layout) is named and left out.
+    """
+    groups: dict[str, list[dict]] = {}
+    for a, o, sig, _, task in storage.train_task_dirs(out_dir):
+        path = task / storage.RESULT_FILE
+        if (a, o) != (arch, opt) or not path.exists():
+            continue
         try:
             record = storage.read_json(path)
         except LosslandError as e:
             log.warning("skipping: %s", e)
             continue
+        if identity.dir_signature(record.get("config", {}), "train") != sig:
+            log.warning("skipping %s: its config does not belong in %s", path, task.parent)
+            continue
         if record.get("status") == "done":
-            runs.append(record | {"task_dir": str(path.parent)})
-    return runs
+            record_hash = record.get("record_hash") or identity.record_hash(record)
+            groups.setdefault(sig, []).append(
+                record | {"task_dir": str(task), "record_hash": record_hash}
+            )
+    return groups
+
+
+def pick_config(
+    groups: dict[str, list[dict]], arch: str, opt: str, train_sig: str | None
+) -> tuple[str, list[dict]]:
+    """The runs of ONE training config: `train_sig` if given, else the only one there is."""
+    if train_sig is not None:
+        if train_sig not in groups:
+            have = ", ".join(sorted(groups)) or "none"
+            raise LosslandError(
+                f"{arch}/{opt}: no finished runs with train_sig={train_sig} (there are: {have})"
+            )
+        return train_sig, groups[train_sig]
+    if len(groups) > 1:
+        first, *others = sorted(groups, key=lambda g: (-len(groups[g]), g))
+        ref = groups[first][0]["config"]
+        described = [f"{first} ({len(groups[first])} runs)"] + [
+            f"{g} ({len(groups[g])} runs; {identity.differences(ref, groups[g][0]['config'])})"
+            for g in others
+        ]
+        raise LosslandError(
+            f"{arch}/{opt}: finished runs of {len(groups)} training configs, never pooled: "
+            f"{'; '.join(described)}: pick one with train_sig=<sig>"
+        )
+    if not groups:
+        return "", []
+    return next(iter(groups.items()))
 
 
 def select_runs(
@@ -68,9 +109,10 @@ def select_runs(
     n_select: int = 48,
     n_runs: int = 75,
     allow_partial: bool = False,
+    train_sig: str | None = None,
 ) -> list[dict]:
-    """The `n_select` finished runs of lowest minimum train loss, best first."""
-    runs = finished_runs(out_dir, arch, opt)
+    """The `n_select` finished runs of one training config, lowest min train loss first."""
+    _, runs = pick_config(finished_runs(out_dir, arch, opt), arch, opt, train_sig)
     if len(runs) < n_runs and not allow_partial:
         raise LosslandError(
             f"{arch}/{opt}: {len(runs)} of {n_runs} runs finished under {out_dir}: "
@@ -91,10 +133,13 @@ def build_set(
     n_select: int = 48,
     n_runs: int = 75,
     allow_partial: bool = False,
+    train_sig: str | None = None,
+    write: bool = True,
 ) -> SolutionSet:
-    """Stack the chosen runs' vectors; also saved as sets/<arch>/<name>.npy (+ .json seeds)."""
+    """Stack the chosen runs' vectors; saved (write=True) as sets/<arch>/<name>/<sig>-n<k>.npy
+    with a .json record of its members' record hashes, whose hash identifies the set."""
     opt, which = SETS[check_set(name)]
-    runs = select_runs(out_dir, arch, opt, n_select, n_runs, allow_partial)
+    runs = select_runs(out_dir, arch, opt, n_select, n_runs, allow_partial, train_sig)
     weights = np.stack(
         [load_weight_file(Path(r["task_dir"]) / r["files"][which], arch)[0] for r in runs]
     )
@@ -103,10 +148,29 @@ def build_set(
         raise LosslandError(
             f"{arch}/{opt}: runs mix activations {sorted(acts)}: use one out_dir each"
         )
-    solution = SolutionSet(arch, name, weights, [int(r["seed"]) for r in runs], acts.pop())
-    set_dir = Path(out_dir) / "sets" / arch
-    storage.write_npy(set_dir / f"{name}.npy", weights)
-    storage.write_json(set_dir / f"{name}.json", {"seeds": solution.seeds, "act": solution.act})
+    sig = identity.dir_signature(runs[0]["config"], "train")
+    members = [{"seed": int(r["seed"]), "record_hash": r["record_hash"]} for r in runs]
+    record = {
+        "arch": arch,
+        "set": name,
+        "seeds": [m["seed"] for m in members],
+        "act": next(iter(acts)),
+        "which": which,
+        "train_sig": sig,
+        "n_select": n_select,
+        "weights_sha256": hashlib.sha256(weights.tobytes()).hexdigest(),
+    }
+    set_config = {"arch": arch, "set": name, "train": identity.result_config(runs[0]["config"])}
+    set_config |= {"n_select": n_select}
+    identity.stamp(record, set_config, inputs={"members": identity.digest(members, 16)})
+    record["members"] = members
+    solution = SolutionSet(
+        arch, name, weights, record["seeds"], record["act"], sig, record["record_hash"]
+    )
+    if write:
+        path = storage.set_file(out_dir, arch, name, sig, n_select)
+        storage.write_npy(path.with_suffix(".npy"), weights)
+        storage.write_json(path, record)
     return solution
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,16 +25,73 @@ from lossland.errors import LosslandError
 
 RESULT_FILE = "result.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+SEED_DIR = re.compile(r"^seed=(-?\d+)$")
 
 
-def train_task_dir(out_dir: str | Path, arch: str, opt: str, seed: int) -> Path:
-    """outputs/<...>/train/<arch>/<opt>/seed=<n>: one training job's home."""
-    return Path(out_dir) / "train" / arch / opt / f"seed={seed}"
+def train_task_dir(out_dir: str | Path, arch: str, opt: str, seed: int, sig: str) -> Path:
+    """outputs/<...>/train/<arch>/<opt>/<sig>/seed=<n>: one training job's home.
+
+    `sig` (lossland.identity.dir_signature) hashes the other result-relevant settings, so two
+    configs that differ only in, say, opt.lr never share a directory.
+    """
+    return Path(out_dir) / "train" / arch / opt / sig / f"seed={seed}"
 
 
-def path_task_dir(out_dir: str | Path, arch: str, set_name: str, landscape: str) -> Path:
-    """outputs/<...>/paths/<arch>/<set>/<landscape>: the records of one set's pairs."""
-    return Path(out_dir) / "paths" / arch / set_name / landscape
+def train_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, int, Path]]:
+    """Every (arch, opt, sig, seed, dir) under train/, sorted: what aggregation reads."""
+    found = []
+    for task in sorted((Path(out_dir) / "train").glob("*/*/*/seed=*")):
+        m = SEED_DIR.match(task.name)
+        if task.is_dir() and m is not None:
+            arch, opt, sig = task.parts[-4:-1]
+            found.append((arch, opt, sig, int(m.group(1)), task))
+    return found
+
+
+def path_task_dir(out_dir: str | Path, arch: str, set_name: str, landscape: str, sig: str) -> Path:
+    """outputs/<...>/paths/<arch>/<set>/<landscape>/<sig>: the records of one set's pairs."""
+    return Path(out_dir) / "paths" / arch / set_name / landscape / sig
+
+
+def path_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, Path]]:
+    """Every (arch, set, landscape, sig, dir) under paths/, sorted."""
+    found = []
+    for d in sorted((Path(out_dir) / "paths").glob("*/*/*/*")):
+        if d.is_dir() and not d.name.startswith("chunk="):
+            arch, set_name, landscape, sig = d.parts[-4:]
+            found.append((arch, set_name, landscape, sig, d))
+    return found
+
+
+def set_file(out_dir: str | Path, arch: str, set_name: str, train_sig: str, n_select: int) -> Path:
+    """outputs/<...>/sets/<arch>/<set>/<train sig>-n<n_select>.json (+ .npy beside it)."""
+    return Path(out_dir) / "sets" / arch / set_name / f"{train_sig}-n{n_select}.json"
+
+
+def set_aside(path: str | Path, why: str) -> Path:
+    """Move an unusable record out of the way (kept, never deleted) and say so in the log."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    target = path.with_name(f"{path.name}.{why}-{stamp}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.name}.{why}-{stamp}.{n}")
+        n += 1
+    os.replace(path, target)
+    logging.getLogger("lossland").warning("%s is %s: moved aside to %s", path, why, target.name)
+    return target
+
+
+def read_record(path: str | Path) -> dict[str, Any] | None:
+    """A record, or None when there is none or it is unreadable (then it is moved aside)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return read_json(path)
+    except (LosslandError, OSError, UnicodeDecodeError):
+        set_aside(path, "corrupt")
+        return None
 
 
 @contextmanager
@@ -57,11 +117,16 @@ def _umask() -> int:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as e:  # read-only or full disk: one line; the old file (if any) is intact
+        raise LosslandError(
+            f"cannot write {path} ({e.strerror or e}): free some space or pick a writable out_dir"
+        ) from e
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -75,6 +140,10 @@ def read_json(path: str | Path) -> dict[str, Any]:
     try:
         with open(path) as f:
             obj = json.load(f)
+    except UnicodeDecodeError as e:
+        raise LosslandError(
+            f"corrupt record {path} (not text): delete it to rerun that task"
+        ) from e
     except json.JSONDecodeError as e:
         raise LosslandError(f"corrupt record {path} ({e.msg}): delete it to rerun that task") from e
     if not isinstance(obj, dict):

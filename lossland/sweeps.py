@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from hydra.utils import get_method
+from hydra.utils import get_method, to_absolute_path
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from lossland.errors import LosslandError
@@ -53,36 +54,90 @@ def sweep_overrides(config: DictConfig) -> list[list[str]] | None:
 
 def task_configs(config: DictConfig, tasks: list[list[str]]):
     """Yield each task's config as its task function will see it (Hydra's node removed)."""
+    for task_cfg, _ in task_configs_and_dirs(config, tasks):
+        yield task_cfg
+
+
+def task_configs_and_dirs(config: DictConfig, tasks: list[list[str]]):
+    """Yield (config, Hydra's output dir) of each task, as the launcher will make them."""
     loader = GlobalHydra.instance().config_loader()
     saved = HydraConfig.instance().cfg
     try:
         for overrides in tasks:
             sweep_config = loader.load_sweep_config(config, list(overrides))
             HydraConfig.instance().set_config(sweep_config)  # for ${hydra:...} and cwd
+            sweep = sweep_config.hydra.sweep
+            out = Path(to_absolute_path(str(sweep.dir))) / str(sweep.subdir)
             task_cfg = copy.deepcopy(sweep_config)
             with read_write(task_cfg), open_dict(task_cfg):
                 del task_cfg["hydra"]
-            yield task_cfg
+            yield task_cfg, out
     finally:
         HydraConfig.instance().cfg = saved
 
 
-class SkipFinished(Callback):
-    """Before a multirun: say how many tasks are finished, and submit nothing if all are."""
+def no_shared_dirs(dirs: dict[Path, str], task: str, mine: list[Path]) -> None:
+    """Two tasks of one sweep writing one directory would overwrite each other: refuse."""
+    for d in mine:
+        d = d.resolve()
+        if d in dirs and dirs[d] != task:
+            raise LosslandError(
+                f"tasks [{dirs[d]}] and [{task}] would both write {d}: "
+                "their settings differ only in keys that do not name the directory; "
+                "split the sweep or drop the duplicate"
+            )
+        dirs[d] = task
 
-    def __init__(self, task_done: str) -> None:
+
+def stop(e: BaseException, task: str, stderr: bool = False) -> SystemExit:
+    """One line for any failing check (never Hydra's warning, never a launch)."""
+    text = str(e) if isinstance(e, LosslandError) else f"{type(e).__name__}: {e}"
+    line = f"error: {text.splitlines()[0] if text else repr(e)} (task: {task})"
+    if stderr:  # a single run: before Hydra's job logging exists, as the job's errors go
+        print(line, file=sys.stderr)
+    else:
+        log.error("%s", line)
+    return SystemExit(2)
+
+
+class SkipFinished(Callback):
+    """Before a multirun: check every task, say how many are finished, submit nothing if all are.
+
+    `task_done(cfg)` also validates the task (values, data, out_dir: lossland.checks) and
+    refuses a record of another config; `task_dirs(cfg)` lists every directory the task writes
+    besides Hydra's. Any exception (a damaged record included) stops the sweep in one line.
+    """
+
+    def __init__(self, task_done: str, task_dirs: str | None = None) -> None:
         self.task_done = task_done  # "module.function": cfg -> bool
+        self.task_dirs = task_dirs  # "module.function": cfg -> list[Path]
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A single run: the same checks before Hydra writes anything into the task dir."""
+        task_cfg = copy.deepcopy(config)
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
+        try:
+            get_method(self.task_done)(task_cfg)
+        except Exception as e:  # noqa: BLE001 - any failing check: one line, exit 2
+            raise stop(e, " ".join(config.hydra.overrides.task), stderr=True) from e
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         tasks = sweep_overrides(config)
         if not tasks:
             return
         task_done: Callable[[DictConfig], bool] = get_method(self.task_done)
+        task_dirs = get_method(self.task_dirs) if self.task_dirs else (lambda cfg: [])
+        finished, dirs, task = 0, {}, ""
         try:
-            finished = sum(bool(task_done(cfg)) for cfg in task_configs(config, tasks))
-        except LosslandError as e:
-            log.error("error: %s", e)
-            raise SystemExit(2) from e
+            for overrides, (cfg, out) in zip(
+                tasks, task_configs_and_dirs(config, tasks), strict=True
+            ):
+                task = " ".join(overrides)
+                no_shared_dirs(dirs, task, [out, *task_dirs(cfg)])
+                finished += bool(task_done(cfg))
+        except Exception as e:  # noqa: BLE001 - Hydra would turn it into a warning and launch
+            raise stop(e, task) from e
         log.info(
             "sweep of %d tasks: %d finished before (skipped), %d to run",
             len(tasks),

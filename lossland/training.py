@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lossland import data, storage
+from lossland import data, identity, storage
 from lossland.errors import LosslandError
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.models import build_model, evaluate, get_flat, loss_from_outputs
@@ -119,7 +119,9 @@ def seed_runs(cfg: DictConfig) -> list[DictConfig]:
 
 
 def run_dir(cfg: DictConfig) -> Path:
-    return storage.train_task_dir(cfg.out_dir, cfg.arch.name, cfg.opt.name, cfg.seed)
+    """train/<arch>/<opt>/<sig>/seed=<n>, as Hydra's `${sig:train}` names the job's dir."""
+    sig = identity.dir_signature(cfg, "train")
+    return storage.train_task_dir(cfg.out_dir, cfg.arch.name, cfg.opt.name, cfg.seed, sig)
 
 
 def train_task(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -242,6 +244,7 @@ def finish(task_dir: Path, state: Progress, config: dict, device: torch.device) 
         "files": {"w_train": W_TRAIN_FILE, "w_test": W_TEST_FILE},
         "config": config,
     }
+    identity.stamp(result, config)  # signature, code version, record_hash
     storage.write_json(task_dir / storage.RESULT_FILE, result)
     logging.getLogger("lossland").info(
         "%s: %s, min train %.4g (epoch %d), test at w_test %.4g (epoch %d)",
@@ -260,15 +263,18 @@ def device_name(device: torch.device) -> str:
 
 
 def existing_result(task_dir: Path, config: dict) -> dict[str, Any] | None:
-    """A finished job's record; one finished under another config is an error, not a rerun."""
-    path = task_dir / storage.RESULT_FILE
-    if not path.exists():
+    """A finished job's record, or None: then the job (re)runs.
+
+    An unreadable record is moved aside and rerun; one finished under other result-relevant
+    settings is refused in one line (rerunning would destroy it).
+    """
+    path = Path(task_dir) / storage.RESULT_FILE
+    result = storage.read_record(path)
+    if result is None:
         return None
-    result = storage.read_json(path)
-    if without_run_keys(result.get("config", {})) != without_run_keys(config):
-        raise LosslandError(
-            f"{path} was made with another config: pick another out_dir or delete that directory"
-        )
+    why = identity.mismatch(result, config)
+    if why is not None:
+        raise LosslandError(f"{path} was {why}: pick another out_dir or move that directory away")
     return result
 
 
@@ -277,10 +283,8 @@ RUN_KEYS = ("device", "log_every", "checkpoint_every", "seeds_per_task", "out_di
 
 def without_run_keys(config: dict) -> dict:
     """Settings that change a job's result: not where it runs or reads and writes (so outputs
-    and data can move), not how it logs and packs."""
-    kept = {k: v for k, v in config.items() if k not in RUN_KEYS}
-    kept["dataset"] = {k: v for k, v in kept.get("dataset", {}).items() if k != "root"}
-    return kept
+    and data can move), not how it logs and packs (lossland.identity.NON_RESULT_KEYS)."""
+    return identity.result_config(config)
 
 
 def save_checkpoint(

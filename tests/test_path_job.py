@@ -9,7 +9,7 @@ import pytest
 
 from lossland.cli import absolute_paths
 from lossland.errors import LosslandError
-from lossland.path_job import run_paths
+from lossland.path_job import run_paths, set_dir_of
 from tests.conftest import compose, run_module
 
 FAST = [
@@ -43,7 +43,11 @@ def test_sweep_over_sets_writes_one_record_per_pair(mnist_root, tiny_sweep):
     )
     for set_name in ("bfgs-train", "sgd-test"):
         for landscape in ("train", "test"):
-            set_dir = tiny_sweep / "paths/fcp" / set_name / landscape
+            set_dir = set_dir_of(
+                paths_cfg(
+                    mnist_root, tiny_sweep, f"set={set_name}", f"landscape={landscape}", "n_pairs=2"
+                )
+            )
             pairs = json.loads((set_dir / "pairs.json").read_text())["pairs"]
             assert len(pairs) == 2
             for i, j in pairs:
@@ -64,7 +68,7 @@ def test_sweep_over_sets_writes_one_record_per_pair(mnist_root, tiny_sweep):
 def test_rerun_skips_done_pairs_and_redoes_only_missing(mnist_root, tiny_sweep):
     cfg = paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "n_pairs=3")
     assert run_paths(cfg) == {"pairs": 3, "skipped": 0, "found": 3}
-    set_dir = tiny_sweep / "paths/fcp/sgd-train/train"
+    set_dir = set_dir_of(cfg)
     records = sorted(set_dir.glob("pair=*.json"))
     mtimes = {p: p.stat().st_mtime_ns for p in records}
     records[0].unlink()  # as if the job was killed while this pair was in flight
@@ -98,7 +102,7 @@ def test_batched_pairs_match_one_at_a_time(mnist_root, tiny_sweep, tmp_path):
         mnist_root, tiny_sweep, "set=bfgs-test", "n_pairs=2", "finder.pairs_per_batch=1"
     )
     run_paths(one)
-    set_dir = tiny_sweep / "paths/fcp/bfgs-test/train"
+    set_dir = set_dir_of(one)
     alone = {p.name: json.loads(p.read_text())["profile"] for p in set_dir.glob("pair=*.json")}
     for p in set_dir.glob("pair=*.json"):
         p.unlink()
@@ -111,10 +115,23 @@ def test_batched_pairs_match_one_at_a_time(mnist_root, tiny_sweep, tmp_path):
         np.testing.assert_allclose(together[name], alone[name], rtol=1e-4, atol=1e-5)
 
 
-def test_changed_pair_settings_are_refused(mnist_root, tiny_sweep):
-    run_paths(paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "landscape=test", "n_pairs=2"))
+def test_changed_pair_settings_get_their_own_directory(mnist_root, tiny_sweep):
+    two = paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "landscape=test", "n_pairs=2")
+    run_paths(two)
+    three = paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "landscape=test", "n_pairs=3")
+    assert set_dir_of(three) != set_dir_of(two)
+    assert run_paths(three)["found"] == 3
+    assert len(list(set_dir_of(two).glob("pair=*.json"))) == 2
+
+
+def test_pairs_drawn_for_other_runs_are_refused(mnist_root, tiny_sweep):
+    cfg = paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "landscape=test", "n_pairs=1")
+    run_paths(cfg)
+    pairs = set_dir_of(cfg) / "pairs.json"
+    saved = json.loads(pairs.read_text())
+    pairs.write_text(json.dumps(saved | {"seeds": saved["seeds"][::-1]}))
     with pytest.raises(LosslandError, match="drawn for other runs or settings"):
-        run_paths(paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "landscape=test", "n_pairs=3"))
+        run_paths(cfg)
 
 
 def test_bad_set_and_landscape_names(mnist_root, tiny_sweep):

@@ -89,6 +89,12 @@ def sweep(tmp_path_factory, data_root) -> Path:
     return out
 
 
+def task(out: Path, arch: str, opt: str, seed: int) -> Path:
+    """The one task dir of arch/opt/seed (train/<arch>/<opt>/<sig>/seed=<n>)."""
+    (found,) = out.glob(f"train/{arch}/{opt}/*/seed={seed}")
+    return found
+
+
 @pytest.fixture(scope="session")
 def report(sweep, tmp_path_factory):
     return build_report(sweep, tmp_path_factory.mktemp("report"))
@@ -109,8 +115,7 @@ def test_report_tables_match_the_records(sweep, report):
     for arch, nn in (("fcp", "FCP"), ("lstm", "LSTM")):
         for opt, label in (("lbfgs", "L-BFGS"), ("sgd", "SGD")):
             recs = [
-                json.loads((sweep / f"train/{arch}/{opt}/seed={s}/result.json").read_text())
-                for s in SEEDS
+                json.loads((task(sweep, arch, opt, s) / "result.json").read_text()) for s in SEEDS
             ]
             want_train = np.mean([r["min_train_loss"] for r in recs])
             want_test = np.mean([r["test_loss_at_w_test"] for r in recs])
@@ -123,7 +128,7 @@ def test_report_tables_match_the_records(sweep, report):
     assert t1.loc[("FCP", "paper"), "train L-BFGS"] == 1.26e-08
 
     s1 = report.tables["table_s1"].set_index(["NN", "source"])
-    w = np.stack([np.load(sweep / f"train/fcp/lbfgs/seed={s}/w_test.npy") for s in SEEDS])
+    w = np.stack([np.load(task(sweep, "fcp", "lbfgs", s) / "w_test.npy") for s in SEEDS])
     assert s1.loc[("FCP", "ours"), "test L-BFGS-GSS mu"] == pytest.approx(w.mean(), rel=1e-6)
     assert s1.loc[("FCP", "ours"), "test L-BFGS-GSS sigma"] == pytest.approx(w.std(), rel=1e-6)
 
@@ -172,18 +177,18 @@ def test_aggregate_cli_builds_the_report(sweep, tmp_path):
 def test_partial_sweep_with_corrupt_and_diverged_records(sweep, data_root, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(sweep, out)
-    bad = out / "train/fcp/sgd/seed=1/result.json"
+    bad = task(out, "fcp", "sgd", 1) / "result.json"
     bad.write_bytes(bad.read_bytes()[:200])  # truncated mid-write (by hand: a real record cut)
-    shutil.rmtree(out / "train/lstm/lbfgs/seed=2")  # never started: missing
-    (out / "train/lstm/sgd/seed=0/result.json").unlink()  # running: incomplete
-    shutil.rmtree(out / "train/fcp/sgd/seed=2")
+    shutil.rmtree(task(out, "lstm", "lbfgs", 2))  # never started: missing
+    (task(out, "lstm", "sgd", 0) / "result.json").unlink()  # running: incomplete
+    shutil.rmtree(task(out, "fcp", "sgd", 2))
     check(  # a real diverged run in its place: weights overflow at once
         run(
             ["-m", "lossland.train", "arch=fcp", "opt=sgd", "seed=2", "opt.epochs=2"]
             + ["opt.lr=1e38", f"dataset.root={data_root}", *TINY, f"out_dir={out}"]
         )
     )
-    garbled = sorted(out.glob("paths/*/*/*/pair=*.json"))[0]
+    garbled = sorted(out.glob("paths/*/*/*/*/pair=*.json"))[0]
     garbled.write_text(garbled.read_text().replace('"height"', '"hei\x00ght', 1))
 
     rep = build_report(out, tmp_path / "report")
@@ -193,7 +198,9 @@ def test_partial_sweep_with_corrupt_and_diverged_records(sweep, data_root, tmp_p
     assert status.loc[("fcp", "sgd"), "corrupt"] == 1
     assert status.loc[("lstm", "lbfgs"), "missing"] == 1
     assert status.loc[("lstm", "sgd"), "incomplete"] == 1
-    assert status.loc[("fcp", "sgd"), "diverged"] == 1
+    # the diverged run (another opt.lr: another config) is left out of every number, and named
+    assert status.loc[("fcp", "sgd"), "diverged"] == 0
+    assert any(n.startswith("left out train/fcp/sgd/") and "opt.lr" in n for n in rep.notes)
     assert rep.sets[("fcp", "sgd-test")].seeds == [0]  # the one good run still makes a set
     assert np.isnan(rep.tables["separation"].query("arch == 'fcp'").kpca_cv_accuracy).all()
     page = rep.index.read_text()

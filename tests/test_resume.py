@@ -22,7 +22,7 @@ import torch
 from lossland import training
 from lossland.cli import absolute_paths
 from lossland.errors import LosslandError
-from lossland.storage import CHECKPOINT_FILE, RESULT_FILE, train_task_dir
+from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
 from lossland.training import W_TEST_FILE, W_TRAIN_FILE, train_one, train_task
 from tests.conftest import REPO, compose, run_module
 
@@ -123,12 +123,10 @@ def test_packed_seeds_each_get_their_own_directory_and_result(mnist_root, tmp_pa
     records = train_task(packed)
     assert [r["seed"] for r in records] == [4, 5, 6]
     assert training.task_done(packed)
-    dirs = [train_task_dir(packed.out_dir, "fcp", "sgd", s) for s in (4, 5, 6)]
+    dirs = [training.run_dir(run) for run in training.seed_runs(packed)]
     assert all((d / RESULT_FILE).exists() for d in dirs)
     assert (dirs[1] / "train.log").exists()  # a further seed logs into its own directory too
-    same_result(
-        train_task_dir(single.out_dir, "fcp", "sgd", 5), dirs[1], ("out_dir", "seeds_per_task")
-    )
+    same_result(training.run_dir(single), dirs[1], ("out_dir", "seeds_per_task"))
 
 
 # ---- the real thing: a `python -m lossland.train` process killed with SIGKILL, then rerun ----
@@ -149,6 +147,11 @@ def train_cli(mnist_root, out_dir: Path, opt: str) -> list[str]:
     ]
 
 
+def one_task_dir(out_dir: Path, opt: str) -> Path:
+    """The task dir of train_cli's config (the same settings, composed)."""
+    return training.run_dir(absolute_paths(compose("train", train_cli("x", out_dir, opt)[3:])))
+
+
 def env_one_thread() -> dict[str, str]:
     return os.environ | {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -165,7 +168,7 @@ def test_sigkilled_process_resumes_to_the_same_result(mnist_root, tmp_path, opt)
         capture_output=True,
         timeout=600,
     )
-    task = train_task_dir(broken, "fcp", opt, 0)
+    task = one_task_dir(broken, opt)
     proc = subprocess.Popen(
         train_cli(mnist_root, broken, opt),
         cwd=REPO,
@@ -192,7 +195,7 @@ def test_sigkilled_process_resumes_to_the_same_result(mnist_root, tmp_path, opt)
         timeout=600,
     )
     assert "from its checkpoint after epoch" in resumed.stderr
-    same_result(train_task_dir(whole, "fcp", opt, 0), task, ("out_dir",))
+    same_result(one_task_dir(whole, opt), task, ("out_dir",))
 
 
 # ---- a resubmitted sweep (the default, local launcher; tests/test_slurm.py does it on Slurm) ----
@@ -214,12 +217,12 @@ def test_resubmitted_sweep_runs_only_the_missing_tasks(mnist_root, tmp_path):
         return done.stdout + done.stderr
 
     assert "4 to run" in sweep("opt=sgd,lbfgs", "seed=range(2)")
-    records = sorted(tmp_path.glob("train/fcp/*/seed=*/result.json"))
+    records = sorted(tmp_path.glob("train/fcp/*/*/seed=*/result.json"))
     assert len(records) == 4
     assert "all 4 tasks are finished: nothing to submit" in sweep("opt=sgd,lbfgs", "seed=range(2)")
     # the same seeds packed two per task are the same records
     assert "all 2 tasks are finished" in sweep("opt=sgd,lbfgs", "seed=0", "seeds_per_task=2")
-    missing = tmp_path / "train/fcp/lbfgs/seed=1/result.json"
+    (missing,) = tmp_path.glob("train/fcp/lbfgs/*/seed=1/result.json")
     missing.unlink()  # as if that task had failed
     mtimes = {r: r.stat().st_mtime_ns for r in records if r != missing}
     out = sweep("opt=sgd,lbfgs", "seed=range(2)")

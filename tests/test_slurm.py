@@ -17,6 +17,9 @@ from unittest.mock import patch
 import pytest
 from omegaconf import OmegaConf
 
+from lossland.cli import absolute_paths
+from lossland.storage import write_torch
+from lossland.training import job_config, run_dir
 from tests.conftest import REPO
 from tests.test_resume import same_result
 
@@ -134,6 +137,20 @@ WHY_NO_SLURM = slurm_answers()
 needs_slurm = pytest.mark.skipif(WHY_NO_SLURM is not None, reason=str(WHY_NO_SLURM))
 
 
+def task_cfg(out_dir: Path, mnist_root: Path, *overrides: str):
+    """The config of the single task these overrides make (as the sweep composes it)."""
+    from tests.conftest import compose as compose_task
+
+    return absolute_paths(
+        compose_task("train", [f"out_dir={out_dir}", f"dataset.root={mnist_root}", *overrides])
+    )
+
+
+def task_dir(out_dir: Path, mnist_root: Path, *overrides: str) -> Path:
+    """train/fcp/<opt>/<sig>/seed=0 of that task."""
+    return run_dir(task_cfg(out_dir, mnist_root, *overrides))
+
+
 def sweep(out_dir: Path, mnist_root: Path, *overrides: str, check: bool = True):
     cmd = [
         sys.executable,
@@ -161,7 +178,7 @@ def sweep(out_dir: Path, mnist_root: Path, *overrides: str, check: bool = True):
 def test_slurm_sweep_lands_and_a_resubmission_runs_nothing(mnist_root, tmp_path):
     first = sweep(tmp_path, mnist_root, "opt=sgd,lbfgs", "seed=range(2)", "opt.epochs=3")
     assert "sweep of 4 tasks: 0 finished before (skipped), 4 to run" in first.stdout
-    records = sorted(tmp_path.glob("train/fcp/*/seed=*/result.json"))
+    records = sorted(tmp_path.glob("train/fcp/*/*/seed=*/result.json"))
     assert len(records) == 4
     for record in records:
         task = record.parent
@@ -170,20 +187,27 @@ def test_slurm_sweep_lands_and_a_resubmission_runs_nothing(mnist_root, tmp_path)
         assert (task / "slurm.out").resolve().is_file()
     again = sweep(tmp_path, mnist_root, "opt=sgd,lbfgs", "seed=range(2)", "opt.epochs=3")
     assert "all 4 tasks are finished: nothing to submit" in again.stdout
-    (tmp_path / "train/fcp/sgd/seed=1/result.json").unlink()  # as if that task had failed
+    (failed,) = tmp_path.glob("train/fcp/sgd/*/seed=1/result.json")
+    failed.unlink()  # as if that task had failed
     mtimes = {r: r.stat().st_mtime_ns for r in records if r.exists()}
     third = sweep(tmp_path, mnist_root, "opt=sgd,lbfgs", "seed=range(2)", "opt.epochs=3")
     assert "sweep of 4 tasks: 3 finished before (skipped), 1 to run" in third.stdout
     assert all(r.stat().st_mtime_ns == t for r, t in mtimes.items())
-    assert (tmp_path / "train/fcp/sgd/seed=1/result.json").exists()
+    assert failed.exists()
 
 
 @pytest.mark.slurm
 @pytest.mark.slow
 @needs_slurm
 def test_failed_task_names_its_logs(mnist_root, tmp_path):
-    done = sweep(tmp_path, mnist_root, "opt.batch_size=0", "opt.epochs=2", check=False)
-    task = tmp_path / "train/fcp/sgd/seed=0"
+    # Bad values never reach Slurm (tests/test_identity.py): break the task itself instead, with
+    # a checkpoint of its own config that lacks the model (a KeyError and its traceback).
+    cfg = task_cfg(
+        tmp_path, mnist_root, "dataset.n_train=300", "dataset.n_eval=200", "opt.epochs=2"
+    )
+    task = run_dir(cfg)
+    write_torch(task / "checkpoint.pt", {"config": job_config(cfg)})
+    done = sweep(tmp_path, mnist_root, "opt.epochs=2", check=False)
     assert done.returncode != 0
     assert f"task {task} failed" in done.stdout and f"{task}/slurm.err" in done.stdout
     assert "Traceback" in (task / "train.log").read_text()
@@ -228,7 +252,7 @@ def test_preempted_task_is_requeued_and_resumes_to_the_same_result(mnist_root, t
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    task = out / "train/fcp/lbfgs/seed=0"
+    task = task_dir(out, mnist_root, "dataset.n_eval=200", *overrides)
     try:
         deadline = time.monotonic() + 300
         while not (task / "checkpoint.pt").exists():
@@ -244,4 +268,4 @@ def test_preempted_task_is_requeued_and_resumes_to_the_same_result(mnist_root, t
     assert proc.returncode == 0, output
     log = (task / "train.log").read_text()
     assert "from its checkpoint after epoch" in log, log
-    same_result(whole / "train/fcp/lbfgs/seed=0", task, ("out_dir",))
+    same_result(task_dir(whole, mnist_root, "dataset.n_eval=200", *overrides), task, ("out_dir",))

@@ -10,14 +10,14 @@ import pytest
 from lossland.errors import LosslandError
 from lossland.models import N_PRM
 from lossland.solution_sets import build_set, draw_pairs, select_runs
+from lossland.storage import set_file
 
 
 def test_sweep_wrote_every_task_dir(tiny_sweep):
     for opt in ("sgd", "lbfgs"):
         for seed in range(4):
-            record = json.loads(
-                (tiny_sweep / f"train/fcp/{opt}/seed={seed}/result.json").read_text()
-            )
+            (path,) = tiny_sweep.glob(f"train/fcp/{opt}/*/seed={seed}/result.json")
+            record = json.loads(path.read_text())
             assert (record["opt"], record["seed"], record["status"]) == (opt, seed, "done")
 
 
@@ -34,9 +34,11 @@ def test_train_and_test_sets_share_runs(tiny_sweep):
     test = build_set(tiny_sweep, "fcp", "bfgs-test", n_select=3, n_runs=4)
     assert train.seeds == test.seeds and train.weights.shape == (3, N_PRM["fcp"])
     seed = train.seeds[0]
-    expect = np.load(tiny_sweep / f"train/fcp/lbfgs/seed={seed}/w_test.npy")
+    (expect,) = map(np.load, tiny_sweep.glob(f"train/fcp/lbfgs/*/seed={seed}/w_test.npy"))
     assert np.array_equal(test.weights[0], expect)
-    saved = np.load(tiny_sweep / "sets/fcp/bfgs-train.npy")
+    saved = np.load(
+        set_file(tiny_sweep, "fcp", "bfgs-train", train.train_sig, 3).with_suffix(".npy")
+    )
     assert np.array_equal(saved, train.weights) and saved.dtype == np.float32
 
 

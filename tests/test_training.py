@@ -10,8 +10,7 @@ import pytest
 from lossland.cli import absolute_paths
 from lossland.errors import LosslandError
 from lossland.models import N_PRM
-from lossland.storage import train_task_dir
-from lossland.training import train_one
+from lossland.training import run_dir, train_one
 from tests.conftest import compose, run_module
 
 
@@ -24,7 +23,7 @@ def tiny(mnist_root, out_dir, *overrides: str):
         "opt.epochs=4",
     ]
     cfg = absolute_paths(compose("train", [*base, *overrides]))
-    return cfg, train_task_dir(cfg.out_dir, cfg.arch.name, cfg.opt.name, cfg.seed)
+    return cfg, run_dir(cfg)
 
 
 @pytest.mark.parametrize("opt", ["sgd", "lbfgs"])

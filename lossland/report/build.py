@@ -22,9 +22,11 @@ from matplotlib.figure import Figure
 from lossland.errors import LosslandError
 from lossland.progress import progress
 from lossland.report import figures, html, stats, status, tables
+from lossland.report.configs import keep_one_config
 from lossland.report.records import Problem, Records, load_paths, load_runs
 from lossland.report.sets import ARCHS, SET_LABEL, LoadedSet, load_sets
-from lossland.storage import write_bytes
+from lossland.solution_sets import SETS
+from lossland.storage import set_file, write_bytes
 
 PAPER_N_SELECT = 48
 
@@ -63,21 +65,22 @@ def build_report(
             f"no training or path records under {out_dir}: run the sweeps first (README), "
             "or pass out_dir=<the sweeps' out_dir>"
         )
-    notes = list(runs.notes)
+    train_sigs, config_notes = keep_one_config(runs, paths)  # never pool two configs
+    notes = list(runs.notes) + config_notes
     unknown = sorted(set(runs.table.arch) - set(ARCHS))
     if unknown:
         notes.append(f"ignored train/ directories of unknown archs: {', '.join(unknown)}")
     archs = [a for a in ARCHS if a in set(runs.table.arch) | set(paths.table.arch)]
     n_select, why = choose_n_select(paths.table, n_select)
     notes.append(why)
-    sets, set_problems = load_sets(out_dir, archs, n_select)
+    sets, set_problems = load_sets(out_dir, archs, n_select, train_sigs)
     short = {f"{a}/{n}: {len(s.seeds)}" for (a, n), s in sets.items() if len(s.seeds) < n_select}
     if short:
         notes.append(
             f"sets smaller than n_select={n_select} (all finished runs used): "
             + ", ".join(sorted(short))
         )
-    notes += stale_sets(out_dir, sets)
+    notes += stale_sets(out_dir, sets, train_sigs, n_select)
     report = Report(
         out_dir=out_dir,
         report_dir=report_dir,
@@ -109,11 +112,14 @@ def choose_n_select(paths: pd.DataFrame, n_select: int | None) -> tuple[int, str
     return PAPER_N_SELECT, f"sets: the {PAPER_N_SELECT} {rule} ({why})"
 
 
-def stale_sets(out_dir: Path, sets: dict[tuple[str, str], LoadedSet]) -> list[str]:
-    """Sets whose members differ from those the path jobs used (sets/<arch>/<set>.json)."""
+def stale_sets(
+    out_dir: Path, sets: dict[tuple[str, str], LoadedSet], train_sigs: dict, n_select: int
+) -> list[str]:
+    """Sets whose members differ from those the path jobs used (sets/<arch>/<set>/...json)."""
     out = []
     for (arch, name), s in sorted(sets.items()):
-        saved = out_dir / "sets" / arch / f"{name}.json"
+        sig = train_sigs.get((arch, SETS[name][0]), "")
+        saved = set_file(out_dir, arch, name, sig, n_select)
         try:
             seeds = [int(x) for x in json.loads(saved.read_text())["seeds"]]
         except (OSError, ValueError, KeyError, TypeError):

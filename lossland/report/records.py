@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossland.storage import RESULT_FILE, read_json
+from lossland.identity import code_label
+from lossland.storage import RESULT_FILE, path_task_dirs, read_json, train_task_dirs
 
-SEED_DIR = re.compile(r"^seed=(-?\d+)$")
 PAIR_FILE = re.compile(r"^pair=(\d+)-(\d+)\.json$")
 PAIRS_FILE = "pairs.json"
 
@@ -47,6 +47,8 @@ RUN_COLUMNS = [
     "seconds_per_epoch",
     "device",
     "device_name",
+    "sig",
+    "code",
     "dir",
     "detail",
 ]
@@ -68,10 +70,14 @@ PATH_COLUMNS = [
     "wall_seconds",
     "device",
     "n_select",
+    "sig",
+    "train_sig",
+    "set_hash",
+    "code",
     "file",
     "detail",
 ]
-CURVE_COLUMNS = ["arch", "opt", "seed", "split", "epoch", "loss"]
+CURVE_COLUMNS = ["arch", "opt", "seed", "split", "epoch", "loss", "sig"]
 
 
 @dataclass
@@ -91,31 +97,30 @@ class Records:
     curves: pd.DataFrame | None = None  # runs only: long table of loss curves
     expected: pd.DataFrame | None = None  # what should exist (runs: arch x opt x seed)
     notes: list[str] = field(default_factory=list)  # how `expected` was inferred
+    configs: dict[tuple, dict] = field(default_factory=dict)  # (arch, opt|set, sig) -> config
 
 
 # ---------------------------------------------------------------------------------- runs
 
 
 def load_runs(out_dir: str | Path) -> Records:
-    """Every `train/<arch>/<opt>/seed=<n>/` directory as one row.
+    """Every `train/<arch>/<opt>/<sig>/seed=<n>/` directory as one row.
 
     status: `done` / `diverged` (from result.json), `corrupt` (unreadable result.json),
     `failed` (no result, an error in train.log), `incomplete` (no result yet: running or killed).
     """
     out_dir = Path(out_dir)
-    rows, curves, problems = [], [], []
-    for task in sorted((out_dir / "train").glob("*/*/seed=*")):
-        m = SEED_DIR.match(task.name)
-        if not task.is_dir() or m is None:
-            continue
-        arch, opt, seed = task.parent.parent.name, task.parent.name, int(m.group(1))
+    rows, curves, problems, configs = [], [], [], {}
+    for arch, opt, sig, seed, task in train_task_dirs(out_dir):
         row: dict[str, Any] = {"arch": arch, "opt": opt, "seed": seed, "dir": str(task)}
+        row["sig"] = sig
         result_path = task / RESULT_FILE
         if result_path.exists():
             try:
                 rec = read_json(result_path)
                 row |= run_row(rec)
-                curves.extend(curve_rows(arch, opt, seed, rec.get("curves", {})))
+                configs.setdefault((arch, opt, sig), rec.get("config", {}))
+                curves.extend(curve_rows(arch, opt, seed, rec.get("curves", {}), sig))
             except Exception as e:  # noqa: BLE001 - any bad record is named and skipped
                 row |= {"status": "corrupt", "detail": str(e)}
                 problems.append(Problem(str(result_path), reason(e)))
@@ -131,6 +136,7 @@ def load_runs(out_dir: str | Path) -> Records:
         curves=pd.DataFrame(curves, columns=CURVE_COLUMNS),
         expected=expected,
         notes=notes,
+        configs=configs,
     )
 
 
@@ -157,6 +163,7 @@ def run_row(rec: dict[str, Any]) -> dict[str, Any]:
         "seconds_per_epoch": rec.get("seconds_per_epoch"),
         "device": rec.get("device"),
         "device_name": rec.get("device_name"),
+        "code": code_label(rec.get("code")),
         "detail": "",
     }
     if status == "done" and not math.isfinite(row["min_train_loss"]):
@@ -164,9 +171,11 @@ def run_row(rec: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def curve_rows(arch: str, opt: str, seed: int, curves: dict[str, list[float]]) -> list[tuple]:
+def curve_rows(
+    arch: str, opt: str, seed: int, curves: dict[str, list[float]], sig: str = ""
+) -> list[tuple]:
     return [
-        (arch, opt, seed, split, epoch, float(loss))
+        (arch, opt, seed, split, epoch, float(loss), sig)
         for split, values in curves.items()
         for epoch, loss in enumerate(values)
     ]
@@ -238,18 +247,15 @@ def sweep_from_multirun(path: Path) -> dict[str, list[str]] | None:
 
 
 def load_paths(out_dir: str | Path) -> Records:
-    """Every `paths/<arch>/<set>/<landscape>/pair=<i>-<j>.json` as one row.
+    """Every `paths/<arch>/<set>/<landscape>/<sig>/pair=<i>-<j>.json` as one row.
 
     status: `done` (finite height), `diverged` (non-finite height), `corrupt` (unreadable);
     `expected` lists each pair of each pairs.json with whether its record exists.
     """
     out_dir = Path(out_dir)
-    rows, expected, problems = [], [], []
-    for land_dir in sorted((out_dir / "paths").glob("*/*/*")):
-        if not land_dir.is_dir():
-            continue
-        arch, set_name, landscape = land_dir.parent.parent.name, land_dir.parent.name, land_dir.name
-        key = {"arch": arch, "set": set_name, "landscape": landscape}
+    rows, expected, problems, configs = [], [], [], {}
+    for arch, set_name, landscape, sig, land_dir in path_task_dirs(out_dir):
+        key = {"arch": arch, "set": set_name, "landscape": landscape, "sig": sig}
         have = set()
         for f in sorted(land_dir.glob("pair=*.json")):
             m = PAIR_FILE.match(f.name)
@@ -259,7 +265,9 @@ def load_paths(out_dir: str | Path) -> Records:
             have.add((i, j))
             row = key | {"i": i, "j": j, "file": str(f)}
             try:
-                row |= path_row(read_json(f))
+                rec = read_json(f)
+                row |= path_row(rec)
+                configs.setdefault((arch, set_name, sig), rec.get("config") or {})
             except Exception as e:  # noqa: BLE001 - any bad record is named and skipped
                 row |= {"status": "corrupt", "detail": str(e)}
                 problems.append(Problem(str(f), reason(e)))
@@ -274,8 +282,9 @@ def load_paths(out_dir: str | Path) -> Records:
             expected += [key | {"i": i, "j": j, "present": (i, j) in have} for i, j in pairs]
     table = pd.DataFrame(rows, columns=PATH_COLUMNS)
     table = table.sort_values(["arch", "set", "landscape", "i", "j"], ignore_index=True)
-    exp = pd.DataFrame(expected, columns=["arch", "set", "landscape", "i", "j", "present"])
-    return Records(table=table, problems=problems, expected=exp)
+    columns = ["arch", "set", "landscape", "sig", "i", "j", "present"]
+    exp = pd.DataFrame(expected, columns=columns)
+    return Records(table=table, problems=problems, expected=exp, configs=configs)
 
 
 def path_row(rec: dict[str, Any]) -> dict[str, Any]:
@@ -293,6 +302,9 @@ def path_row(rec: dict[str, Any]) -> dict[str, Any]:
         "wall_seconds": rec.get("wall_seconds"),
         "device": rec.get("device"),
         "n_select": (rec.get("config") or {}).get("n_select"),
+        "train_sig": rec.get("train_sig"),
+        "set_hash": (rec.get("inputs") or {}).get("set"),
+        "code": code_label(rec.get("code")),
         "detail": "",
     }
 

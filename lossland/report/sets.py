@@ -50,15 +50,21 @@ class LoadedSet:
 
 
 def load_sets(
-    out_dir: str | Path, archs: list[str], n_select: int = 48
+    out_dir: str | Path,
+    archs: list[str],
+    n_select: int = 48,
+    train_sigs: dict[tuple[str, str], str] | None = None,
 ) -> tuple[dict[tuple[str, str], LoadedSet], list[Problem]]:
-    """Every set that can be built now, keyed by (arch, set name); unreadable files are named."""
+    """Every set that can be built now, keyed by (arch, set name); unreadable files are named.
+
+    `train_sigs[(arch, opt)]` picks the training config (never pooled; report.configs)."""
     sets: dict[tuple[str, str], LoadedSet] = {}
     problems: list[Problem] = []
     for arch in archs:
         for name, (opt, which) in SETS.items():
             try:
-                runs = select_runs(out_dir, arch, opt, n_select, n_runs=0, allow_partial=True)
+                sig = (train_sigs or {}).get((arch, opt))
+                runs = select_runs(out_dir, arch, opt, n_select, 0, True, sig)
             except LosslandError:
                 continue  # no finished run of this arch x optimizer yet: the status table says so
             vectors, seeds = [], []

@@ -11,6 +11,7 @@ import pandas as pd
 
 from lossland.report.records import Records
 from lossland.report.sets import SET_NAMES
+from lossland.storage import path_task_dirs
 
 RUN_STATES = ("done", "diverged", "failed", "incomplete", "corrupt", "missing")
 PATH_STATES = ("done", "diverged", "corrupt", "missing")
@@ -58,9 +59,11 @@ def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.Dat
                 e = exp[(exp.arch == arch) & (exp.set == name) & (exp.landscape == landscape)]
                 counts = t[key].status.value_counts()
                 row = {"arch": arch, "set": name, "landscape": landscape}
-                row["started"] = (
-                    Path(out_dir) / "paths" / arch / name / landscape / "pairs.json"
-                ).exists()
+                row["started"] = any(
+                    (d / "pairs.json").exists()
+                    for a, n, land, _, d in path_task_dirs(out_dir)
+                    if (a, n, land) == (arch, name, landscape)
+                )
                 row["expected"] = len(e) if len(e) else int(key.sum())
                 for s in PATH_STATES[:-1]:
                     row[s] = int(counts.get(s, 0))
@@ -72,10 +75,14 @@ def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.Dat
 
 
 def failed_path_jobs(out_dir: str | Path) -> pd.DataFrame:
-    """Path job logs (paths/<arch>/<set>/<landscape>/chunk=<n>/paths.log) that end in an error."""
+    """Path job logs (paths/<arch>/<set>/<landscape>/<sig>/chunk=<n>/paths.log) whose LAST
+    attempt (from its last `... to find` line on) ends in an error; a rerun that found every
+    pair clears an old failure."""
     rows = []
-    for log in sorted(Path(out_dir).glob("paths/*/*/*/chunk=*/*.log")):
+    for log in sorted(Path(out_dir).glob("paths/*/*/*/*/chunk=*/*.log")):
         lines = log.read_text(errors="replace").splitlines()
+        starts = [k for k, ln in enumerate(lines) if " to find" in ln]
+        lines = lines[starts[-1] :] if starts else lines
         err = [ln for ln in lines if "[ERROR]" in ln or ln.startswith("Traceback")]
         if err:
             rows.append({"log": str(log), "error": err[-1].strip()[-300:]})

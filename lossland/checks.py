@@ -1,0 +1,131 @@
+"""Every value checked before anything is submitted or run: one line that names the problem.
+
+The schema (lossland.config) checks types and enum choices as a config is composed; these
+checks add the ranges and the choices that are not enums, that the data is present and the
+official bytes, and that out_dir can be written. They run in the submitting process (the
+sweep's SkipFinished callback, before any launcher) and again at the start of a single run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from lossland import data
+from lossland.errors import LosslandError
+
+Rule = tuple[Callable[[Any], bool], str]
+
+
+def _int(low: int, high: int | None = None, null: bool = False) -> Rule:
+    def ok(v: Any) -> bool:
+        if v is None:
+            return null
+        return isinstance(v, int) and not isinstance(v, bool) and low <= v <= (high or v)
+
+    text = f"an integer >= {low}" + (f" and <= {high:,}" if high else "")
+    return ok, text + (" (or null)" if null else "")
+
+
+def _float(low: float, strict: bool = True) -> Rule:
+    def ok(v: Any) -> bool:
+        return isinstance(v, int | float) and (v > low if strict else v >= low) and v == v
+
+    return ok, f"a number {'>' if strict else '>='} {low:g}"
+
+
+def _choice(*choices: str) -> Rule:
+    return (lambda v: v in choices), f"one of {', '.join(choices)}"
+
+
+DEVICE: Rule = (
+    lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None,
+    "auto, cpu, cuda or cuda:<index>",
+)
+NON_EMPTY: Rule = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty path")
+
+COMMON = {
+    "device": DEVICE,
+    "out_dir": NON_EMPTY,
+    "dataset.root": NON_EMPTY,
+    "dataset.n_train": _int(1, data.N_TRAIN, null=True),
+    "dataset.n_eval": _int(1, 10_000, null=True),
+}
+TRAIN = COMMON | {
+    "opt.epochs": _int(1),
+    "opt.lr": _float(0),
+    "opt.batch_size": _int(1),
+    "opt.history_size": _int(1),
+    "opt.max_evals": _int(1),
+    "opt.initial_step": _float(0),
+    "checkpoint_every": _int(1),
+    "log_every": _int(1),
+    "seeds_per_task": _int(1),
+}
+PATHS = COMMON | {
+    "set": _choice("bfgs-train", "bfgs-test", "sgd-train", "sgd-test"),
+    "landscape": _choice("train", "test"),
+    "chunk": _int(0),
+    "chunk_size": _int(1),
+    "n_pairs": _int(1),
+    "pair_seed": _int(0),
+    "n_select": _int(1),
+    "n_runs": _int(1),
+    "finder.n_fourier": _int(1),
+    "finder.n_points": _int(2),
+    "finder.lam": _float(0, strict=False),
+    "finder.lr": _float(0),
+    "finder.steps": _int(1),
+    "finder.pairs_per_batch": _int(1),
+    "finder.point_chunk": _int(1, null=True),
+    "finder.image_chunk": _int(1, null=True),
+}
+RULES = {"train": TRAIN, "paths": PATHS, "evaluate": COMMON}
+
+
+def check_values(cfg: DictConfig, kind: str) -> None:
+    """Every value of `cfg` within its range / among its choices, else one LosslandError."""
+    bad = []
+    for key, (ok, text) in RULES[kind].items():
+        if OmegaConf.select(cfg, key, default="<absent>") == "<absent>":
+            continue  # e.g. opt.lr under opt=lbfgs
+        value = OmegaConf.select(cfg, key)
+        if not ok(value):
+            bad.append(f"{key}={value} (must be {text})")
+    if bad:
+        raise LosslandError(f"bad value{'s' * (len(bad) > 1)}: {'; '.join(bad)}")
+
+
+@lru_cache(maxsize=64)
+def check_out_dir(out_dir: str | Path) -> None:
+    """out_dir can be created and written (a read-only or full disk fails here, in one line);
+    once per process and out_dir (a sweep of 600 tasks checks one out_dir)."""
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-test.", dir=out_dir)
+        try:
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+    except OSError as e:
+        raise LosslandError(
+            f"cannot write into out_dir={out_dir} ({e.strerror or e}): pick a writable out_dir "
+            "with free space"
+        ) from e
+
+
+def check_task(cfg: DictConfig, kind: str) -> None:
+    """All checks of one task's config as composed, cheapest first."""
+    check_values(cfg, kind)  # before relative paths become absolute ('' would become cwd)
+    data.check_files(to_absolute_path(cfg.dataset.root))
+    check_out_dir(to_absolute_path(cfg.out_dir))

@@ -1,0 +1,191 @@
+"""What a result is: the settings that change it, the inputs it came from, the code that made it.
+
+Every record (a training run, a solution set, a path pair, later the probes) is stamped with
+`stamp(record, config, inputs=...)`:
+
+- `config` stays whole in the record; `result_config(config)` drops the keys that only say
+  where or how a job runs (device, out_dir, data root, logging, checkpointing, chunking), and
+  `signature(config)` is a short hash of the rest. A stage reuses a record only when the
+  signature of the record's config and the identity of its inputs both equal today's.
+- `inputs` names what the record was computed from by *its* hash (a set by its members'
+  record hashes, a pair by its set's hash), so a retrained member invalidates what used it.
+- `code` (git commit + dirty flag) is recorded and shown by the report, but is not identity:
+  a refactoring must not throw away finished runs.
+- `record_hash` is a hash of the record's content without timings, code and run-only keys.
+
+Directory names carry the readable swept keys plus `dir_signature(config, kind)`: a short hash
+of the *other* result-relevant settings (registered as the `${sig:train}` / `${sig:paths}`
+resolver, so Hydra's task directories and lossland.storage agree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+# Dotted keys that never change a result: where and how a job runs, reads, writes, logs, packs,
+# and how a computation is sliced (chunks change float summation order at rounding level only).
+NON_RESULT_KEYS = (
+    "device",
+    "out_dir",
+    "dataset.root",
+    "log_every",
+    "checkpoint_every",
+    "seeds_per_task",
+    "chunk",
+    "chunk_size",
+    "allow_partial",
+    "n_runs",
+    "train_sig",
+    "finder.point_chunk",
+    "finder.image_chunk",
+    "finder.pairs_per_batch",
+)
+# The swept keys that are readable in the directory name, per kind of task (not in its sig).
+DIR_KEYS = {
+    "train": ("arch.name", "opt.name", "seed"),
+    "paths": ("arch.name", "set", "landscape"),
+}
+VOLATILE = ("train_seconds", "seconds_per_epoch", "wall_seconds", "device_name", "code")
+SIG_LEN = 8
+
+
+def plain(config: Any) -> Any:
+    """A plain, resolved dict (Hydra's node and enums removed) of a DictConfig or dict."""
+    if isinstance(config, DictConfig):
+        config = {
+            k: plain(config[k]) if isinstance(config[k], DictConfig | ListConfig) else config[k]
+            for k in config
+            if k != "hydra"
+        }
+    elif isinstance(config, ListConfig):
+        config = OmegaConf.to_container(config, resolve=True, enum_to_str=True)
+    if isinstance(config, dict):
+        return {str(k): plain(v) for k, v in config.items() if k != "hydra"}
+    if isinstance(config, list | tuple):
+        return [plain(v) for v in config]
+    if isinstance(config, Enum):
+        return config.value
+    return config
+
+
+def without(config: dict, keys: tuple[str, ...]) -> dict:
+    """`config` minus the dotted `keys` (a copy; missing keys are fine)."""
+    out = dict(config)
+    for key in keys:
+        head, _, rest = key.partition(".")
+        if not rest:
+            out.pop(head, None)
+        elif isinstance(out.get(head), dict):
+            out[head] = without(out[head], (rest,))
+    return out
+
+
+def result_config(config: Any) -> dict:
+    """The settings that change a result (NON_RESULT_KEYS removed)."""
+    return without(plain(config), NON_RESULT_KEYS)
+
+
+def digest(obj: Any, length: int = SIG_LEN) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def signature(config: Any) -> str:
+    """Short stable hash of the result-relevant settings."""
+    return digest(result_config(config))
+
+
+def dir_signature(config: Any, kind: str) -> str:
+    """Hash of the result-relevant settings that are NOT readable in the directory name."""
+    return digest(without(result_config(config), DIR_KEYS[kind]))
+
+
+def differences(old: Any, new: Any) -> str:
+    """`opt.lr 0.1 -> 0.01, ...`: the result-relevant keys in which two configs differ."""
+    a, b = flat(result_config(old)), flat(result_config(new))
+    keys = sorted(a.keys() | b.keys())
+    diffs = [f"{k} {a.get(k)} -> {b.get(k)}" for k in keys if a.get(k) != b.get(k)]
+    return ", ".join(diffs) or "no result-relevant key"
+
+
+def flat(config: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out |= flat(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+@lru_cache(maxsize=1)
+def code_version() -> dict[str, Any]:
+    """The git commit of this checkout and whether it has uncommitted changes (once a process)."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=20
+        )
+        if done.returncode != 0:
+            raise OSError(done.stderr)
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def code_label(code: Any) -> str:
+    """`1a2b3c4d` or `1a2b3c4d+dirty` or `unknown`, for tables."""
+    if not isinstance(code, dict) or code.get("commit", "unknown") == "unknown":
+        return "unknown"
+    return str(code["commit"])[:8] + ("+dirty" if code.get("dirty") else "")
+
+
+def record_hash(record: dict) -> str:
+    """Hash of what a record says (timings, code version and run-only settings left out)."""
+    kept = {k: v for k, v in record.items() if k not in (*VOLATILE, "record_hash", "signature")}
+    if isinstance(kept.get("config"), dict):
+        kept["config"] = result_config(kept["config"])
+    return digest(kept, 16)
+
+
+def stamp(record: dict, config: Any, inputs: dict[str, str] | None = None) -> dict:
+    """Add config (if absent), signature, inputs, code version and record_hash; returns it."""
+    record.setdefault("config", plain(config))
+    record["signature"] = signature(config)
+    record["inputs"] = dict(inputs or {})
+    record["code"] = code_version()
+    record["record_hash"] = record_hash(record)
+    return record
+
+
+def mismatch(record: dict, config: Any, inputs: dict[str, str] | None = None) -> str | None:
+    """Why `record` may not be reused for `config` and `inputs` (None: it may)."""
+    if signature(record.get("config", {})) != signature(config):
+        return f"made under another config ({differences(record.get('config', {}), config)})"
+    saved = record.get("inputs") or {}
+    for name, value in (inputs or {}).items():
+        if saved.get(name) != value:
+            return f"made from another {name} ({saved.get(name)} -> {value})"
+    return None
+
+
+def register_resolver() -> None:
+    """`${sig:train}` / `${sig:paths}` in conf/*.yaml: the task config's dir_signature."""
+    if not OmegaConf.has_resolver("sig"):
+        OmegaConf.register_new_resolver(
+            "sig", lambda kind, *, _root_: dir_signature(_root_, kind), use_cache=False
+        )
