@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from lossland import storage, training
+from lossland import data, storage, training
 from lossland.functional import batched_loss_fn, packed_loss_fn
 from lossland.models import build_model, get_flat, set_flat
 from lossland.progress import log, on_terminal, progress
@@ -86,7 +86,9 @@ def train_pack(runs: list[DictConfig], device: torch.device) -> list[dict[str, A
         else:
             log.info("skipping %s: result exists", training.run_dir(run))
             records[run.seed] = done
-    if todo:
+    if len(todo) == 1:  # nothing to batch: the run alone
+        records[todo[0].seed] = training.train_one(todo[0], training.run_dir(todo[0]))
+    elif todo:
         with ExitStack() as logs:
             for run in runs[1:]:  # the first seed's dir holds the Hydra job's own train.log
                 logs.enter_context(training.also_logging_to(training.run_dir(run) / "train.log"))
@@ -164,15 +166,8 @@ class Pack:
         return records | self.retire()
 
     def sgd_epoch(self) -> None:
-        """One pass over the train set for every member, each in its own shuffled order."""
-        x, y, batch = self.train_split.x, self.train_split.y, self.opt.batch_size
-        orders = torch.stack([torch.randperm(len(y), generator=m.shuffle) for m in self.members])
-        orders = orders.to(self.device)
-        for i in range(0, orders.shape[1], batch):
-            idx = orders[:, i : i + batch]  # [k, b]: each seed's own mini-batch
-            w = self.w.detach().requires_grad_()
-            (grad,) = torch.autograd.grad(self.step_losses(w, x[idx], y[idx]).sum(), w)
-            self.w.add_(grad, alpha=-self.opt.lr)  # torch.optim.SGD's update, row by row
+        shuffles = [m.shuffle for m in self.members]
+        sgd_pack_epoch(self.w, self.step_losses, self.train_split, self.opt, shuffles)
 
     def retire(self) -> dict[int, dict[str, Any]]:
         """Finish the members that diverged or ran all epochs; the others stay in the pack."""
@@ -211,6 +206,19 @@ class Pack:
         optimizer = training.make_optimizer(self.opt, model.parameters())
         path = m.task_dir / storage.CHECKPOINT_FILE
         training.save_checkpoint(path, m.config, m.state, model, optimizer, m.shuffle)
+
+
+def sgd_pack_epoch(
+    w: torch.Tensor, step_losses, train: data.Split, opt: DictConfig, shuffles: list
+) -> None:
+    """One pass over the train set for every row of w (in place), each in its own order."""
+    x, y = train.x, train.y
+    orders = torch.stack([torch.randperm(len(y), generator=g) for g in shuffles]).to(x.device)
+    for i in range(0, orders.shape[1], opt.batch_size):
+        idx = orders[:, i : i + opt.batch_size]  # [k, b]: each seed's own mini-batch
+        wg = w.detach().requires_grad_()
+        (grad,) = torch.autograd.grad(step_losses(wg, x[idx], y[idx]).sum(), wg)
+        w.add_(grad, alpha=-opt.lr)  # torch.optim.SGD's update, row by row
 
 
 @torch.no_grad()
