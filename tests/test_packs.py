@@ -25,14 +25,14 @@ RTOL = 1e-5
 IGNORED = ("train_seconds", "seconds_per_epoch", "curves", "min_train_loss", "min_stop_loss")
 
 
-def records_close(a: dict, b: dict) -> None:
-    """Same seed, status, epochs and minima epochs; losses within RTOL."""
+def records_close(a: dict, b: dict, rtol: float = RTOL) -> None:
+    """Same seed, status, epochs and minima epochs; losses within rtol."""
     for key in ("seed", "status", "epochs_run", "w_train_epoch", "w_test_epoch"):
         assert a[key] == b[key], key
     for name in a["curves"]:
-        np.testing.assert_allclose(a["curves"][name], b["curves"][name], rtol=RTOL)
+        np.testing.assert_allclose(a["curves"][name], b["curves"][name], rtol=rtol)
     for key in ("min_train_loss", "min_stop_loss", "test_loss_at_w_test", "min_test_loss"):
-        assert a[key] == pytest.approx(b[key], rel=RTOL), key
+        assert a[key] == pytest.approx(b[key], rel=rtol), key
 
 
 def weights_close(dir_a, dir_b) -> None:
