@@ -156,6 +156,8 @@ def packed_loss_fn(arch: str, act: str) -> Callable[[Tensor, Tensor, Tensor], Te
         return lambda w, x, y: _lstm_packed_losses(unflatten(arch, w), x, y)
     with torch.device("meta"):
         model = build_model(arch, act)
+    if arch in ("fcp", "ae"):  # plain MLPs: bmm layer by layer, without vmap's per-call cost
+        return lambda w, x, y: _mlp_packed_losses(arch, model, unflatten(arch, w), x, y)
 
     def single(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         return loss_from_outputs(arch, functional_call(model, params, (x,)), x, y)
@@ -183,3 +185,19 @@ def _lstm_packed_losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tens
         h, c = _LSTMCell.apply(z, c)
     logits = torch.bmm(params["head.weight"], h)  # [B, 10, n]
     return F.cross_entropy(logits, y, reduction="none").mean(1)
+
+
+def _mlp_packed_losses(
+    arch: str, model: torch.nn.Sequential, params: dict[str, Tensor], x: Tensor, y: Tensor
+) -> Tensor:
+    """fcp / ae (Flatten, bias-free Linear layers and elementwise activations) for B weight
+    sets on their own images x [B, n, 1, 28, 28]: one bmm per layer."""
+    h = x.flatten(2)  # [B, n, 784]
+    for name, module in model.named_children():
+        if isinstance(module, torch.nn.Linear):
+            h = torch.bmm(h, params[f"{name}.weight"].transpose(1, 2))
+        elif not isinstance(module, torch.nn.Flatten):
+            h = module(h)  # softplus / relu / sigmoid: elementwise
+    if arch == "ae":
+        return (h - x.flatten(2)).pow(2).mean((1, 2))
+    return F.cross_entropy(h.transpose(1, 2), y, reduction="none").mean(1)

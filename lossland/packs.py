@@ -34,9 +34,10 @@ from lossland.models import build_model, get_flat, set_flat
 from lossland.progress import log, on_terminal, progress
 
 SGD_KEYS = {"name", "lr", "batch_size", "epochs"}  # the settings a pack knows how to apply
-# Measured with benchmarks/train_throughput.py (README, Speed): on the CPU vmap turns LeNet's
-# convolutions into grouped ones, which are slower than the one-seed loop.
-SLOWER_PACKED = {("lenet", "cpu")}
+# Measured with benchmarks/train_throughput.py (README, Speed), on the 2-core CPU: vmap turns
+# LeNet's convolutions into grouped ones, slower than the one-seed loop; lstm and ae packs ran
+# at 0.7-0.95x of the loop there (fcp 1.1-1.3x). On CUDA every arch is packed.
+SLOWER_PACKED = {("lenet", "cpu"), ("lstm", "cpu"), ("ae", "cpu")}
 EVAL_FLOATS = 2**26  # activations alive per batched evaluation call (256 MB of float32)
 ACT_WIDTH = {"fcp": 50, "lenet": 6 * 28 * 28, "lstm": 4 * 48, "ae": 784}  # widest layer
 
