@@ -1,9 +1,10 @@
-"""Many seeds, one batched model: a task's SGD seeds trained as one pack.
+"""Many seeds, one batched model: a task's seeds trained as one pack.
 
 Our nets are tiny, so one seed leaves the device idle between kernel launches (GPU) or runs
 GEMMs too narrow to reach the matmul rate (CPU, 64-image steps). A pack stacks the weights of
 its k seeds into W [k, N_prm] and takes every SGD step for all of them in one batched
-loss/gradient call (`functional.packed_loss_fn`), each seed on its own mini-batch. Each seed
+loss/gradient call (`functional.packed_loss_fn`), each seed on its own mini-batch; L-BFGS-GSS
+seeds share the full-batch calls of their iterations and line searches (`lbfgs_pack`). Each seed
 keeps what makes it the run alone: its init (`torch.manual_seed(seed)` then `build_model`), its
 own shuffling generator, its directory, checkpoint, curves, minima and record, all written by
 the per-seed functions of `training`. The result equals the seeds trained one by one up to
@@ -30,14 +31,21 @@ from omegaconf import DictConfig
 
 from lossland import data, storage, training
 from lossland.functional import batched_loss_fn, packed_loss_fn
+from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import build_model, get_flat, set_flat
 from lossland.progress import log, on_terminal, progress
 
-SGD_KEYS = {"name", "lr", "batch_size", "epochs"}  # the settings a pack knows how to apply
+KNOWN_KEYS = {  # the settings a pack knows how to apply, per optimizer
+    "sgd": {"name", "lr", "batch_size", "epochs"},
+    "lbfgs": {"name", "history_size", "max_evals", "initial_step", "epochs"},
+}
 # Measured with benchmarks/train_throughput.py (README, Speed), on the 2-core CPU: vmap turns
 # LeNet's convolutions into grouped ones, slower than the one-seed loop; lstm and ae packs ran
-# at 0.7-0.95x of the loop there (fcp 1.1-1.3x). On CUDA every arch is packed.
-SLOWER_PACKED = {("lenet", "cpu"), ("lstm", "cpu"), ("ae", "cpu")}
+# at 0.7-0.95x of the loop there (fcp 1.1-1.3x). L-BFGS-GSS's full-batch GEMMs are already wide
+# on the CPU (no gain measured): packed on CUDA only. On CUDA every arch is packed.
+SLOWER_PACKED = {("lenet", "cpu", "sgd"), ("lstm", "cpu", "sgd"), ("ae", "cpu", "sgd")} | {
+    (arch, "cpu", "lbfgs") for arch in ("fcp", "lenet", "lstm", "ae")
+}
 EVAL_FLOATS = 2**26  # activations alive per batched evaluation call (256 MB of float32)
 ACT_WIDTH = {"fcp": 50, "lenet": 6 * 28 * 28, "lstm": 4 * 48, "ae": 784}  # widest layer
 
@@ -45,13 +53,13 @@ ACT_WIDTH = {"fcp": 50, "lenet": 6 * 28 * 28, "lstm": 4 * 48, "ae": 784}  # wide
 def why_sequential(cfg: DictConfig, device: torch.device) -> str | None:
     """Why this task's seeds cannot (or should not) be packed; None when they can."""
     opt = cfg.opt
-    if opt.name != "sgd":
-        return f"opt={opt.name} is not packed (only SGD is)"
-    unknown = sorted(set(opt.keys()) - SGD_KEYS)
+    if opt.name not in KNOWN_KEYS:
+        return f"opt={opt.name} is not packed"
+    unknown = sorted(set(opt.keys()) - KNOWN_KEYS[opt.name])
     if unknown:
         return f"opt.{unknown[0]} is not supported by packs"
-    if (cfg.arch.name, device.type) in SLOWER_PACKED:
-        return f"a pack of {cfg.arch.name} is slower than the loop on {device.type}"
+    if (cfg.arch.name, device.type, opt.name) in SLOWER_PACKED:
+        return f"a {opt.name} pack of {cfg.arch.name} is not faster than the loop on {device.type}"
     return None
 
 
@@ -64,6 +72,7 @@ class Member:
     task_dir: Path
     state: training.Progress
     shuffle: torch.Generator
+    opt_state: dict[str, Any]  # L-BFGS-GSS: LBFGSGSS's own state dict; SGD: empty
 
 
 def train_pack_or_none(cfg: DictConfig) -> list[dict[str, Any]] | None:
@@ -142,22 +151,28 @@ class Pack:
         state = training.Progress(curves={name: [] for name in self.evals})
         checkpoint = task_dir / storage.CHECKPOINT_FILE
         resumed = checkpoint.exists()
+        optimizer = training.make_optimizer(self.opt, model.parameters())
         if resumed:
-            optimizer = training.make_optimizer(self.opt, model.parameters())
             state = training.restore(checkpoint, config, model, optimizer, shuffle)
             log.info("resuming %s from its checkpoint after epoch %d", task_dir, state.epoch)
-        return Member(run, config, task_dir, state, shuffle), get_flat(model), resumed
+        opt_state = optimizer._state if self.opt.name == "lbfgs" else {}
+        member = Member(run, config, task_dir, state, shuffle, opt_state)
+        return member, get_flat(model), resumed
 
     def train(self) -> dict[int, dict[str, Any]]:
         records = {}
         remaining = self.opt.epochs - min(m.state.epoch for m in self.members)
-        desc = f"{self.arch}/sgd/pack of {len(self.members)}"
+        desc = f"{self.arch}/{self.opt.name}/pack of {len(self.members)}"
         for _ in progress(range(remaining), total=remaining, desc=desc):
             records |= self.retire()
             if not self.members:
                 break
             start = time.perf_counter()
-            self.sgd_epoch()
+            if self.opt.name == "sgd":
+                self.sgd_epoch()
+            else:
+                states = [m.opt_state for m in self.members]
+                lbfgs_pack_step(self.w, states, self.eval_losses["train"], self.opt)
             seconds = (time.perf_counter() - start) / len(self.members)
             for m in self.members:
                 m.state.seconds += seconds
@@ -205,6 +220,8 @@ class Pack:
         model = build_model(self.arch, self.act).to(self.device)
         set_flat(model, self.w[i])
         optimizer = training.make_optimizer(self.opt, model.parameters())
+        if m.opt_state:  # L-BFGS-GSS: its state lives under the first parameter
+            optimizer.state[next(iter(model.parameters()))].update(m.opt_state)
         path = m.task_dir / storage.CHECKPOINT_FILE
         training.save_checkpoint(path, m.config, m.state, model, optimizer, m.shuffle)
 

@@ -22,14 +22,14 @@ CUDA = torch.device("cuda") if torch.cuda.is_available() else None
 RTOL = 1e-4
 
 
+@pytest.mark.parametrize("opt", ["sgd", "lbfgs"])
 @pytest.mark.parametrize("arch", ["fcp", "lstm"])
-def test_pack_equals_the_seeds_alone_on_cuda(mnist_root, tmp_path, arch):
-    _, runs = pack_of(mnist_root, tmp_path / "pack", f"arch={arch}", "device=cuda", k=3)
+def test_pack_equals_the_seeds_alone_on_cuda(mnist_root, tmp_path, arch, opt):
+    settings = (f"arch={arch}", f"opt={opt}", "opt.epochs=3", "device=cuda")
+    _, runs = pack_of(mnist_root, tmp_path / "pack", *settings, k=3)
     packed = packs.train_pack(runs, CUDA)
     for run, record in zip(runs, packed, strict=True):
-        alone = tiny(
-            mnist_root, tmp_path / "alone", f"arch={arch}", "device=cuda", f"seed={run.seed}"
-        )
+        alone = tiny(mnist_root, tmp_path / "alone", *settings, f"seed={run.seed}")
         expected = training.train_one(alone, training.run_dir(alone))
         assert record["device"] == expected["device"] == "cuda"
         records_close(expected, record, rtol=RTOL)

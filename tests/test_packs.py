@@ -46,14 +46,14 @@ def pack_of(mnist_root, out_dir, *overrides: str, k: int = 3):
     return cfg, training.seed_runs(cfg)
 
 
+@pytest.mark.parametrize("opt", ["sgd", "lbfgs"])
 @pytest.mark.parametrize("arch", ["fcp", "lenet", "lstm", "ae"])
-def test_pack_equals_the_seeds_alone(mnist_root, tmp_path, arch):
-    cfg, runs = pack_of(mnist_root, tmp_path / "pack", f"arch={arch}", "opt.epochs=3", k=2)
-    packed = packs.train_pack(runs, torch.device("cpu"))  # lenet too, which CPU tasks don't pack
+def test_pack_equals_the_seeds_alone(mnist_root, tmp_path, arch, opt):
+    settings = (f"arch={arch}", f"opt={opt}", "opt.epochs=3")
+    cfg, runs = pack_of(mnist_root, tmp_path / "pack", *settings, k=2)
+    packed = packs.train_pack(runs, torch.device("cpu"))  # also where CPU tasks don't pack
     for run, record in zip(runs, packed, strict=True):
-        alone = tiny(
-            mnist_root, tmp_path / "alone", f"arch={arch}", "opt.epochs=3", f"seed={run.seed}"
-        )
+        alone = tiny(mnist_root, tmp_path / "alone", *settings, f"seed={run.seed}")
         records_close(training.train_one(alone, training.run_dir(alone)), record)
         weights_close(training.run_dir(alone), training.run_dir(run))
         assert not (training.run_dir(run) / CHECKPOINT_FILE).exists()
@@ -71,9 +71,12 @@ def test_task_packs_sgd_and_skips_finished_seeds(mnist_root, tmp_path, caplog):
     assert training.task_done(cfg)
 
 
-def test_killed_pack_resumes_to_the_uninterrupted_pack(mnist_root, tmp_path, monkeypatch, caplog):
-    _, whole = pack_of(mnist_root, tmp_path / "whole")
-    _, broken = pack_of(mnist_root, tmp_path / "broken")
+@pytest.mark.parametrize("opt", ["sgd", "lbfgs"])
+def test_killed_pack_resumes_to_the_uninterrupted_pack(
+    mnist_root, tmp_path, monkeypatch, caplog, opt
+):
+    _, whole = pack_of(mnist_root, tmp_path / "whole", f"opt={opt}")
+    _, broken = pack_of(mnist_root, tmp_path / "broken", f"opt={opt}")
     packs.train_pack(whole, torch.device("cpu"))
 
     record_epochs = packs.record_epochs
@@ -149,10 +152,12 @@ def test_unpackable_settings_fall_back_and_say_so(mnist_root, tmp_path, caplog):
     cfg, _ = pack_of(mnist_root, tmp_path, "opt=lbfgs", "opt.epochs=1", k=2)
     with caplog.at_level(logging.INFO, logger="lossland"):
         records = training.train_task(cfg)
-    assert "trained one after another: opt=lbfgs is not packed" in caplog.text
+    assert (
+        "one after another: a lbfgs pack of fcp is not faster than the loop on cpu" in caplog.text
+    )
     assert [r["seed"] for r in records] == [0, 1]
     lenet, _ = pack_of(mnist_root, tmp_path, "arch=lenet")
-    assert "slower than the loop on cpu" in packs.why_sequential(lenet, cpu)
+    assert "not faster than the loop on cpu" in packs.why_sequential(lenet, cpu)
     OmegaConf.set_struct(cfg, False)
     cfg.opt = {"name": "sgd", "lr": 0.1, "batch_size": 64, "epochs": 2, "line_search": "x"}
     assert packs.why_sequential(cfg, cpu) == "opt.line_search is not supported by packs"
@@ -179,3 +184,29 @@ def test_packed_loss_is_each_module_on_its_own_images(mnist_root, arch):
         ref = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
         assert float(losses[i]) == pytest.approx(float(loss), rel=1e-5)
         torch.testing.assert_close(grad[i], ref, rtol=1e-4, atol=1e-6)
+
+
+def test_line_searches_side_by_side_are_the_search_alone():
+    """lbfgs_pack's generator searches, run together, against lbfgs_gss.golden_section_search."""
+    from lossland.lbfgs_gss import golden_section_search
+    from lossland.lbfgs_pack import golden_section_steps, run_searches
+
+    fs = [
+        lambda u: (u - 0.3) ** 2,  # minimum inside the first trial step: shrink
+        lambda u: (u - 7.0) ** 2,  # far beyond it: expand
+        lambda u: -u,  # no minimum: expansion runs out of evaluations
+        lambda u: float("nan") if u > 0.5 else (u - 0.2) ** 2,  # non-finite values
+        lambda u: u,  # nothing beats f(0)
+    ]
+    calls = []
+
+    def trial(seeds, steps):
+        calls.append(len(seeds))
+        return [fs[i](u) for i, u in zip(seeds, steps, strict=True)]
+
+    for max_evals in (1, 3, 6, 12):
+        searches = [golden_section_steps(f(0.0), 1.0, max_evals) for f in fs]
+        together = run_searches(searches, trial)
+        assert together == [golden_section_search(f, f(0.0), 1.0, max_evals) for f in fs]
+    assert set(calls) == {len(fs)}  # every round: one call for all (each spends its budget)
+    assert len(calls) == 1 + 3 + 6 + 12
