@@ -2,12 +2,12 @@
 
     python benchmarks/study_cost.py [--k 75] [--images N] [--path-images N] [--device auto]
 
-Unit costs, measured here: one training epoch per arch x optimizer as its task runs it (an SGD
-pack of k seeds, or seeds one by one where `packs.why_sequential` says so; L-BFGS-GSS one by
-one), and one FourierPathFinder step per arch at the point chunk its path jobs use. Each is
-measured on `--images` / `--path-images` training images and scaled linearly to the study's
-50,000 (train landscape) and 10,000 (test landscape, and every epoch's test loss) images: on
-a GPU, pass the full sizes to measure them as they are. The study: 4 archs x 2 optimizers x 75
+Unit costs, measured here: one training epoch per arch x optimizer as its task runs it (a pack
+of k seeds, or seeds one by one where `packs.why_sequential` says so), and one FourierPathFinder
+step per arch at the point chunk its path jobs use. Each is measured on `--images` /
+`--path-images` training images and scaled linearly to the study's 50,000 (train landscape) and
+10,000 (test landscape, and every epoch's test loss) images; on a GPU the defaults are the full
+sizes. The study: 4 archs x 2 optimizers x 75
 seeds at the default budgets (conf/opt/*.yaml), and 300 paths per set for 4 sets on the train
 landscape and 2 on the test one (7,200 paths) at conf/paths.yaml's finder settings.
 Prints a table; nothing is asserted.
@@ -41,8 +41,8 @@ def epoch_seconds(arch: str, opt: str, k: int, images: int, device) -> tuple[flo
     train = load_split(ARGS.root, "train", device, images)
     test = load_split(ARGS.root, "test", device, max(1, images * N_TEST // N_TRAIN))
     cfg = OmegaConf.create({"opt": OPT[opt], "arch": {"name": arch}})
-    if opt == "sgd" and packs.why_sequential(cfg, device) is None:
-        (s,) = median_seconds([pack_epoch(arch, k, train, test, device)], device, ARGS.reps)
+    if packs.why_sequential(cfg, device) is None:
+        (s,) = median_seconds([pack_epoch(arch, opt, k, train, test, device)], device, ARGS.reps)
         return s / k, f"pack of {k}"
     (s,) = median_seconds([seq_epoch(arch, opt, train, test, device)], device, ARGS.reps)
     return s, "one by one"

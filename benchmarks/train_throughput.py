@@ -5,12 +5,12 @@
 
 An epoch is what a training task does per epoch: the SGD pass over `--images` training images
 (64-image steps; L-BFGS-GSS: one iteration) plus the full train and test losses it records.
-`seq` trains seeds one by one (`training.sgd_epoch`/`lbfgs_epoch` + `models.evaluate`); its
-rate does not depend on k, so it is measured once per arch x optimizer. `pack` trains k seeds
-as one batched model (`packs.sgd_pack_epoch` + one batched evaluation). Seq and pack epochs are
+`seq` trains seeds one by one (`training.sgd_epoch`/`lbfgs_epoch` + `models.evaluate`); `pack`
+trains k seeds as one batched model (`packs.sgd_pack_epoch` or `lbfgs_pack.lbfgs_pack_step`,
+then one batched evaluation). Seq and pack epochs are
 interleaved and repeated (`--epochs`); rates are medians. `task uses` is what a task with
 seeds_per_task=k does on this device (`packs.why_sequential`): where it says seq, the pack is
-not used. L-BFGS-GSS is not packed yet (its tasks run seeds one by one). The last lines time
+not used. The last lines time
 one full-data forward+backward at a deep (L-BFGS-GSS) minimum with and without
 `torch.set_flush_denormal(True)`. Prints tables; nothing is asserted.
 """
@@ -30,12 +30,15 @@ from lossland import packs
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn, packed_loss_fn
 from lossland.lbfgs_gss import LBFGSGSS
+from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import build_model, evaluate, get_flat, loss_from_outputs
 from lossland.training import lbfgs_epoch, resolve_device, sgd_epoch
 
 OPT = {
     "sgd": OmegaConf.create({"name": "sgd", "lr": 0.01, "batch_size": 64, "epochs": 1}),
-    "lbfgs": OmegaConf.create({"name": "lbfgs", "epochs": 1}),
+    "lbfgs": OmegaConf.create(
+        {"name": "lbfgs", "history_size": 10, "max_evals": 6, "initial_step": 1.0, "epochs": 1}
+    ),
 }
 
 
@@ -52,8 +55,8 @@ def seq_epoch(arch: str, opt: str, train, test, device) -> Callable[[], object]:
     return lambda: (step(), [evaluate(model, arch, s.x, s.y) for s in (train, test)])
 
 
-def pack_epoch(arch: str, k: int, train, test, device) -> Callable[[], object]:
-    """k seeds' epoch as `packs.Pack` runs it: one batched step per mini-batch, batched eval."""
+def pack_epoch(arch: str, opt: str, k: int, train, test, device) -> Callable[[], object]:
+    """k seeds' epoch as `packs.Pack` runs it: batched SGD steps or L-BFGS-GSS calls, eval."""
     torch.manual_seed(0)
     w = torch.stack([get_flat(build_model(arch)) for _ in range(k)]).to(device)
     gens = [torch.Generator().manual_seed(s) for s in range(k)]
@@ -61,8 +64,13 @@ def pack_epoch(arch: str, k: int, train, test, device) -> Callable[[], object]:
     chunk = max(256, packs.EVAL_FLOATS // (k * packs.ACT_WIDTH[arch]))
     evals = [batched_loss_fn(arch, "softplus", s.x, s.y, chunk) for s in (train, test)]
 
+    states = [LBFGSGSS([torch.zeros(1, requires_grad=True)])._state for _ in range(k)]
+
     def epoch() -> None:
-        packs.sgd_pack_epoch(w, step_losses, train, OPT["sgd"], gens)
+        if opt == "sgd":
+            packs.sgd_pack_epoch(w, step_losses, train, OPT["sgd"], gens)
+        else:
+            lbfgs_pack_step(w, states, evals[0], OPT["lbfgs"])
         with torch.no_grad():
             [fn(w) for fn in evals]
 
@@ -135,12 +143,8 @@ def main() -> None:
             cfg = OmegaConf.create({"opt": OPT[opt], "arch": {"name": arch}})
             seq = seq_epoch(arch, opt, train, test, device)
             for k in map(int, args.ks.split(",")):
-                if opt != "sgd":
-                    (s,) = median_seconds([seq], device, args.epochs)
-                    print(f"{arch:6} {opt:6} {k:4d} {1 / s:14.3f} {'-':>15} {'-':>9} {'seq':>10}")
-                    break
                 s, p = median_seconds(
-                    [seq, pack_epoch(arch, k, train, test, device)], device, args.epochs
+                    [seq, pack_epoch(arch, opt, k, train, test, device)], device, args.epochs
                 )
                 uses = "seq" if packs.why_sequential(cfg, device) else "pack"
                 print(
