@@ -39,13 +39,11 @@ KNOWN_KEYS = {  # the settings a pack knows how to apply, per optimizer
     "sgd": {"name", "lr", "batch_size", "epochs"},
     "lbfgs": {"name", "history_size", "max_evals", "initial_step", "epochs"},
 }
-# Measured with benchmarks/train_throughput.py (README, Speed), on the 2-core CPU: vmap turns
-# LeNet's convolutions into grouped ones, slower than the one-seed loop; lstm and ae packs ran
-# at 0.7-0.95x of the loop there (fcp 1.1-1.3x). L-BFGS-GSS's full-batch GEMMs are already wide
-# on the CPU (no gain measured): packed on CUDA only. On CUDA every arch is packed.
-SLOWER_PACKED = {("lenet", "cpu", "sgd"), ("lstm", "cpu", "sgd"), ("ae", "cpu", "sgd")} | {
-    (arch, "cpu", "lbfgs") for arch in ("fcp", "lenet", "lstm", "ae")
-}
+# Measured with benchmarks/train_throughput.py (README, Speed) on the 2-core CPU, where packs of
+# 3-16 ran at: fcp 1.1-3.7x (SGD) and 1.7-3.4x (L-BFGS-GSS) the loop's rate; ae 0.8-1.3x; lstm
+# 0.5-0.7x (SGD); lenet's vmapped convolutions are grouped ones, slower than the loop. Where
+# not clearly faster, the CPU keeps the loop. On CUDA every arch is packed.
+SLOWER_PACKED = {(arch, "cpu", opt) for arch in ("lenet", "lstm", "ae") for opt in ("sgd", "lbfgs")}
 EVAL_FLOATS = 2**26  # activations alive per batched evaluation call (256 MB of float32)
 ACT_WIDTH = {"fcp": 50, "lenet": 6 * 28 * 28, "lstm": 4 * 48, "ae": 784}  # widest layer
 

@@ -115,22 +115,23 @@ def test_checkpoint_of_another_config_is_refused(mnist_root, tmp_path, monkeypat
     train_one(tiny(mnist_root, tmp_path, "checkpoint_every=2", "log_every=1"), tmp_path / "job")
 
 
-def test_packed_seeds_each_get_their_own_directory_and_result(mnist_root, tmp_path):
-    # L-BFGS seeds run one after another, bit for bit as alone (tests/test_packs.py: SGD packs)
-    single = tiny(mnist_root, tmp_path / "single", "opt=lbfgs", "opt.epochs=3", "seed=5")
+def test_packed_seeds_each_get_their_own_directory_and_result(mnist_root, tmp_path, monkeypatch):
+    # seeds one after another, bit for bit as alone (tests/test_packs.py: batched packs)
+    from lossland import packs
+
+    monkeypatch.setattr(packs, "why_sequential", lambda cfg, device: "one by one in this test")
+    single = tiny(mnist_root, tmp_path / "single", "opt.epochs=3", "seed=5")
     train_task(single)
-    packed = tiny(
-        mnist_root, tmp_path / "packed", "opt=lbfgs", "opt.epochs=3", "seed=4", "seeds_per_task=3"
-    )
+    packed = tiny(mnist_root, tmp_path / "packed", "opt.epochs=3", "seed=4", "seeds_per_task=3")
     assert not training.task_done(packed)
     records = train_task(packed)
     assert [r["seed"] for r in records] == [4, 5, 6]
     assert training.task_done(packed)
-    dirs = [train_task_dir(packed.out_dir, "fcp", "lbfgs", s) for s in (4, 5, 6)]
+    dirs = [train_task_dir(packed.out_dir, "fcp", "sgd", s) for s in (4, 5, 6)]
     assert all((d / RESULT_FILE).exists() for d in dirs)
     assert (dirs[1] / "train.log").exists()  # a further seed logs into its own directory too
     same_result(
-        train_task_dir(single.out_dir, "fcp", "lbfgs", 5), dirs[1], ("out_dir", "seeds_per_task")
+        train_task_dir(single.out_dir, "fcp", "sgd", 5), dirs[1], ("out_dir", "seeds_per_task")
     )
 
 
