@@ -2,12 +2,16 @@
 
     python benchmarks/pathfinder.py [--root outputs/data] [--images 1000] [--device auto]
 
-For each arch, one path (M = 50 points, N_F = 10, the SPEC defaults) between two freshly
-initialised nets, scored on the first `--images` training images. A step is one evaluation of
-L and dL/db at all M points plus one Adam update:
+For each arch at the settings its path jobs use (conf/paths.yaml's finder.point_chunk and
+image_chunk, capped per arch and device by `path_job.point_chunk_for`), one path (M = 50
+points, N_F = 10, the SPEC defaults) between two freshly initialised nets, scored on the first
+`--images` training images. A step is one evaluation of L and dL/db at all M points plus one
+Adam update:
 - batched: `find_paths`, all M points in one vmapped (or, for the LSTM, hand-batched) call;
   the marginal cost of a step, (time(2 + k steps) - time(2 steps)) / k;
 - loop: `loop_objective` (one nn.Module forward/backward per point) plus the same Adam update.
+The two sides are interleaved and repeated (`--reps`); the table gives medians and the spread
+of the loop/batched ratio, since this machine's load changes from minute to minute.
 GFLOP/s is the FLOP count of one step's matrix products and convolutions (torch's
 FlopCounterMode, forward and backward) over the batched step's time; `matmul` is this machine's
 plain float32 GEMM rate (n x n, n = 1024) for comparison. Prints a table; nothing is asserted.
@@ -16,14 +20,18 @@ plain float32 GEMM rate (n x n, n = 1024) for comparison. Prints a table; nothin
 from __future__ import annotations
 
 import argparse
+import statistics
+from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn
 from lossland.models import ARCHS, build_model, get_flat
+from lossland.path_job import point_chunk_for
 from lossland.pathfinder import N_FOURIER, N_POINTS, find_path, loop_objective, t_grid
 from lossland.training import resolve_device
 
@@ -89,9 +97,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--archs", default=",".join(ARCHS))
     parser.add_argument("--images", type=int, default=1000, help="training images scored")
-    parser.add_argument("--steps", type=int, default=3, help="steps timed per measurement")
+    parser.add_argument("--steps", type=int, default=2, help="steps timed per measurement")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repeats (median)")
     parser.add_argument(
-        "--point-chunk", type=int, default=None, help="points per batched call (default: all M)"
+        "--point-chunk", type=int, default=None, help="points per batched call (default: as jobs)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
@@ -99,24 +108,32 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     train = load_split(args.root, "train", device, limit=args.images)
+    finder = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "paths.yaml").finder
     peak = matmul_gflops(device)
     print(
         f"device {device}, {torch.get_num_threads()} threads, {len(train)} images, "
-        f"M = {N_POINTS}, N_F = {N_FOURIER}, {args.point_chunk or N_POINTS} points per batched "
-        f"call; plain matmul: {peak:.1f} GFLOP/s"
+        f"M = {N_POINTS}, N_F = {N_FOURIER}; plain matmul: {peak:.1f} GFLOP/s; "
+        f"median of {args.reps} interleaved repeats, spread = (max - min) / median of the ratio"
     )
-    head = f"{'arch':6} {'batched s/step':>15} {'loop s/step':>12} {'loop/batched':>13}"
-    print(f"{head} {'GFLOP/step':>11} {'GFLOP/s':>8} {'% of matmul':>12}")
+    head = f"{'arch':6} {'pts/call':>8} {'batched s/step':>15} {'loop s/step':>12}"
+    print(f"{head} {'loop/batched':>13} {'spread':>7} {'GFLOP/step':>11} {'GFLOP/s':>8} {'%mm':>5}")
     for arch in args.archs.split(","):
         w_i, w_j = endpoints(arch, device)
-        loss = batched_loss_fn(arch, "softplus", train.x, train.y)
-        batched = batched_step_seconds(loss, w_i, w_j, device, args.steps, args.point_chunk)
-        loop = loop_step_seconds(arch, train.x, train.y, w_i, w_j, device, args.steps)
+        chunk = args.point_chunk or point_chunk_for(arch, device, finder.point_chunk)
+        loss = batched_loss_fn(arch, "softplus", train.x, train.y, chunk=finder.image_chunk)
+        pairs = []
+        for _ in range(args.reps):  # interleaved: both sides see the same machine load
+            batched = batched_step_seconds(loss, w_i, w_j, device, args.steps, chunk)
+            loop = loop_step_seconds(arch, train.x, train.y, w_i, w_j, device, args.steps)
+            pairs.append((batched, loop, loop / batched))
+        batched, loop, ratio = (statistics.median(col) for col in zip(*pairs, strict=True))
+        ratios = [p[2] for p in pairs]
+        spread = (max(ratios) - min(ratios)) / ratio
         gflop = step_flops(loss, w_i, w_j) / 1e9
         rate = gflop / batched
         print(
-            f"{arch:6} {batched:15.3f} {loop:12.3f} {loop / batched:13.2f} "
-            f"{gflop:11.2f} {rate:8.1f} {100 * rate / peak:11.0f}%"
+            f"{arch:6} {chunk or N_POINTS:8d} {batched:15.3f} {loop:12.3f} {ratio:13.2f} "
+            f"{spread:7.0%} {gflop:11.2f} {rate:8.1f} {100 * rate / peak:4.0f}%"
         )
 
 

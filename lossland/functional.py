@@ -147,3 +147,57 @@ class _LSTMCell(torch.autograd.Function):
         torch.mul(dc, i, out=d_g).mul_(2)
         torch.mul(dh, tanh_c, out=d_o)
         return d_s.mul_(s).mul_(1 - s), dc.mul_(f)
+
+
+def packed_loss_fn(arch: str, act: str) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+    """(W [B, N_prm], X [B, n, ...], Y [B, n]) -> the B mean losses [B], each weight set on its
+    own images: the training pack's step (every seed its own mini-batch, one batched call)."""
+    if check_arch(arch) == "lstm":
+        return lambda w, x, y: _lstm_packed_losses(unflatten(arch, w), x, y)
+    with torch.device("meta"):
+        model = build_model(arch, act)
+    if arch in ("fcp", "ae"):  # plain MLPs: bmm layer by layer, without vmap's per-call cost
+        return lambda w, x, y: _mlp_packed_losses(arch, model, unflatten(arch, w), x, y)
+
+    def single(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        return loss_from_outputs(arch, functional_call(model, params, (x,)), x, y)
+
+    per_seed = vmap(single, in_dims=(0, 0, 0))
+    return lambda w, x, y: per_seed(unflatten(arch, w), x, y)
+
+
+def _lstm_packed_losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+    """`_lstm_losses` with per-weight-set images x [B, n, 1, 28, 28], y [B, n]: the input
+    projection becomes a bmm as well."""
+    w_ih, w_hh = params["lstm.weight_ih_l0"], params["lstm.weight_hh_l0"]
+    bias = params["lstm.bias_ih_l0"] + params["lstm.bias_hh_l0"]
+    n_w, four_h, n_feat = w_ih.shape
+    scale = torch.ones(four_h, 1, dtype=w_ih.dtype, device=w_ih.device)
+    scale[2 * four_h // 4 : 3 * four_h // 4] = 2  # tanh via sigmoid, as in `_lstm_losses`
+    w_ih, w_hh, bias = w_ih * scale, w_hh * scale, (bias * scale[:, 0]).unsqueeze(-1)
+    n = x.shape[1]
+    seq = x.flatten(2)[:, :, _permutation(x.device)].reshape(n_w, n, -1, n_feat)  # [B, n, T, F]
+    h, c = None, x.new_zeros(n_w, four_h // 4, n)
+    for step in range(seq.shape[2]):
+        z = torch.baddbmm(bias, w_ih, seq[:, :, step].transpose(1, 2))  # [B, 4H, n]
+        if h is not None:
+            z = torch.baddbmm(z, w_hh, h)
+        h, c = _LSTMCell.apply(z, c)
+    logits = torch.bmm(params["head.weight"], h)  # [B, 10, n]
+    return F.cross_entropy(logits, y, reduction="none").mean(1)
+
+
+def _mlp_packed_losses(
+    arch: str, model: torch.nn.Sequential, params: dict[str, Tensor], x: Tensor, y: Tensor
+) -> Tensor:
+    """fcp / ae (Flatten, bias-free Linear layers and elementwise activations) for B weight
+    sets on their own images x [B, n, 1, 28, 28]: one bmm per layer."""
+    h = x.flatten(2)  # [B, n, 784]
+    for name, module in model.named_children():
+        if isinstance(module, torch.nn.Linear):
+            h = torch.bmm(h, params[f"{name}.weight"].transpose(1, 2))
+        elif not isinstance(module, torch.nn.Flatten):
+            h = module(h)  # softplus / relu / sigmoid: elementwise
+    if arch == "ae":
+        return (h - x.flatten(2)).pow(2).mean((1, 2))
+    return F.cross_entropy(h.transpose(1, 2), y, reduction="none").mean(1)

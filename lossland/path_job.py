@@ -24,6 +24,15 @@ from lossland.training import cached_split, resolve_device
 
 LANDSCAPES = {"train": "train", "test": "test"}  # landscape -> data split
 PAIRS_FILE = "pairs.json"
+# Path points per batched call where more are slower than the per-point loop on that device
+# (benchmarks/pathfinder.py; on the CPU vmap makes LeNet's convolutions grouped ones).
+POINT_CHUNK_CAP = {("lenet", "cpu"): 1}
+
+
+def point_chunk_for(arch: str, device: torch.device, configured: int | None) -> int | None:
+    """finder.point_chunk, capped per arch and device type where the cap is faster."""
+    cap = POINT_CHUNK_CAP.get((arch, device.type))
+    return configured if cap is None else min(configured or cap, cap)
 
 
 def pair_file(set_dir: Path, i: int, j: int) -> Path:
@@ -186,7 +195,7 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
             lam=cfg.finder.lam,
             lr=cfg.finder.lr,
             steps=cfg.finder.steps,
-            chunk=cfg.finder.point_chunk,
+            chunk=point_chunk_for(arch, device, cfg.finder.point_chunk),
         )
         seconds = (time.perf_counter() - start) / len(pairs)
         for (a, b), result in zip(pairs, results, strict=True):

@@ -130,6 +130,12 @@ def train_task(cfg: DictConfig) -> list[dict[str, Any]]:
     The first seed's directory is the Hydra job's (its train.log, .hydra/, Slurm log links); the
     log lines of every further seed also go to that seed's own train.log.
     """
+    if cfg.get("seeds_per_task", 1) > 1:
+        from lossland.packs import train_pack_or_none  # packs builds on this module
+
+        packed = train_pack_or_none(cfg)  # None: not packable here (it logs why)
+        if packed is not None:
+            return packed
     records = []
     for k, run in enumerate(seed_runs(cfg)):
         with also_logging_to(run_dir(run) / LOG_FILE if k else None):

@@ -115,7 +115,11 @@ def test_checkpoint_of_another_config_is_refused(mnist_root, tmp_path, monkeypat
     train_one(tiny(mnist_root, tmp_path, "checkpoint_every=2", "log_every=1"), tmp_path / "job")
 
 
-def test_packed_seeds_each_get_their_own_directory_and_result(mnist_root, tmp_path):
+def test_packed_seeds_each_get_their_own_directory_and_result(mnist_root, tmp_path, monkeypatch):
+    # seeds one after another, bit for bit as alone (tests/test_packs.py: batched packs)
+    from lossland import packs
+
+    monkeypatch.setattr(packs, "why_sequential", lambda cfg, device: "one by one in this test")
     single = tiny(mnist_root, tmp_path / "single", "opt.epochs=3", "seed=5")
     train_task(single)
     packed = tiny(mnist_root, tmp_path / "packed", "opt.epochs=3", "seed=4", "seeds_per_task=3")
