@@ -57,10 +57,7 @@ def batched_loss_fn(
     activations are alive at once. `twice=True` builds the LSTM from plain ops (slower), so
     that second derivatives (Hessian-vector products) and torch.func transforms work.
     """
-    if check_arch(arch) == "lstm":
-        one_slice = _lstm_losses_twice if twice else _lstm_losses
-    else:
-        one_slice = _vmapped_losses(arch, act)
+    one_slice = params_loss_fn(arch, act, twice)
 
     def losses(w: Tensor) -> Tensor:
         if w.ndim != 2:
@@ -79,6 +76,16 @@ def batched_loss_fn(
         return total / len(y)
 
     return losses
+
+
+def params_loss_fn(
+    arch: str, act: str, twice: bool = False
+) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
+    """(unflattened params of B vectors, x, y) -> [B] losses; build it outside torch.func
+    transforms (it makes a module on `meta`, which vmap counts as randomness)."""
+    if check_arch(arch) == "lstm":
+        return _lstm_losses_twice if twice else _lstm_losses
+    return _vmapped_losses(arch, act)
 
 
 def _vmapped_losses(arch: str, act: str) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:

@@ -122,3 +122,23 @@ def test_bad_inputs_are_one_line_errors(mnist_root, tiny_sweep, tmp_path):
     done = run_module("lossland.probe", "arch=lenet", f"out_dir={tmp_path}", check=False)
     assert done.returncode == 2 and "error: lenet/lbfgs: 0 of 75 runs finished" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+SMALL = {  # each probe on the tiny sweep, with short settings
+    "perturb": ["probe.n_eps=5"],
+    "interp": ["probe.n_alpha=4", "probe.alpha_min=0", "probe.alpha_max=1"],
+    "slice": ["probe.n_1d=3", "probe.n_2d=3"],
+    "noise": ["probe.n_batches=4"],
+    "intrinsic": ["probe.dims=[3,30]", "probe.lbfgs_iterations=3"],
+}
+
+
+@pytest.mark.parametrize("probe", sorted(SMALL))
+def test_every_probe_writes_its_units(probe, mnist_root, tiny_sweep):
+    cfg = probe_cfg(mnist_root, tiny_sweep, f"probe={probe}", *SMALL[probe])
+    counts = run_probe(cfg)
+    expected = {"interp": 3 + 3, "intrinsic": 2}.get(probe, 3)  # 3 pairs + 3 cross; 2 dims
+    assert counts == {"units": expected, "skipped": 0, "probed": expected}
+    records = list((tiny_sweep / "probes/fcp/bfgs-train" / probe).glob("*.json"))
+    assert len(records) == expected
+    assert run_probe(cfg)["skipped"] == expected
