@@ -25,11 +25,11 @@ from lossland.probes import Landscape, Probe, Unit
 class Intrinsic(Probe):
     def __init__(
         self,
-        dims: tuple[int, ...] = (10, 30, 100, 300, 1000),
+        dims: tuple[int, ...] = (10, 100, 1000),
         sgd_lr: float = 0.1,
-        sgd_epochs: int = 10,
+        sgd_epochs: int = 5,
         batch_size: int = 64,
-        lbfgs_iterations: int = 100,
+        lbfgs_iterations: int = 50,
         init_seed: int = 0,
         projection_seed: int = 0,
     ) -> None:
