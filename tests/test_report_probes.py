@@ -76,5 +76,5 @@ def test_report_with_and_without_probes(mnist_root, tiny_sweep, tmp_path):
     assert "Landscape probes" in page and "permutation test" in page
     assert (tmp_path / "full/fig_probe_hessian.png").exists()
     assert (tmp_path / "full/fig_probe_slice.png").exists()
-    assert set(report.tables["probe_hessian"].set) == {"bfgs-train", "sgd-train"}
+    assert {"bfgs-train", "sgd-train"} <= set(report.tables["probe_hessian"].set)
     assert (tmp_path / "full/probes_hessian.csv").exists()
