@@ -129,7 +129,28 @@ def register_configs() -> None:
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
     cs.store(name="paths_schema", node=PathsConfig)
+    cs.store(name="probe_schema", node=ProbeJobConfig)
     cs.store(group="schema/arch", name="arch", node=ArchConfig)
     cs.store(group="schema/opt", name="sgd", node=SGDConfig)
     cs.store(group="schema/opt", name="lbfgs", node=LBFGSConfig)
     cs.store(group="schema/dataset", name="mnist", node=DatasetConfig)
+
+
+@dataclass
+class ProbeJobConfig:
+    """`python -m lossland.probe`: one probe on a chunk of one set's (or file's) solutions."""
+
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    probe: Any = MISSING  # conf/probe/<name>.yaml: name, _target_ and the probe's settings
+    set: str = "bfgs-train"  # bfgs-train | bfgs-test | sgd-train | sgd-test
+    weights: str | None = None  # an [n, N_prm] float32 .npy file instead of a set
+    landscape: str = "train"  # train | test: the data the probes score on
+    chunk: int = 0
+    chunk_size: int = 48
+    n_select: int = 48
+    n_runs: int = 75
+    allow_partial: bool = False
+    image_chunk: int | None = 5000
+    device: str = "auto"
+    out_dir: str = "outputs"

@@ -48,15 +48,16 @@ def unflatten(arch: str, w: Tensor) -> dict[str, Tensor]:
 
 
 def batched_loss_fn(
-    arch: str, act: str, x: Tensor, y: Tensor, chunk: int | None = None
+    arch: str, act: str, x: Tensor, y: Tensor, chunk: int | None = None, twice: bool = False
 ) -> BatchedLoss:
     """W [B, N_prm] -> the B mean losses [B] on (x, y), differentiable w.r.t. W.
 
     `chunk` bounds memory: the data are processed `chunk` images at a time and, when a gradient
     is needed, each slice is checkpointed (recomputed in backward), so only one slice's
-    activations are alive at once.
+    activations are alive at once. `twice=True` builds the LSTM from plain ops (slower), so
+    that second derivatives (Hessian-vector products) and torch.func transforms work.
     """
-    one_slice = _lstm_losses if check_arch(arch) == "lstm" else _vmapped_losses(arch, act)
+    one_slice = params_loss_fn(arch, act, twice)
 
     def losses(w: Tensor) -> Tensor:
         if w.ndim != 2:
@@ -77,6 +78,16 @@ def batched_loss_fn(
     return losses
 
 
+def params_loss_fn(
+    arch: str, act: str, twice: bool = False
+) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
+    """(unflattened params of B vectors, x, y) -> [B] losses; build it outside torch.func
+    transforms (it makes a module on `meta`, which vmap counts as randomness)."""
+    if check_arch(arch) == "lstm":
+        return _lstm_losses_twice if twice else _lstm_losses
+    return _vmapped_losses(arch, act)
+
+
 def _vmapped_losses(arch: str, act: str) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
     """vmap of the nn.Module itself over stacked parameters; the data are shared, not copied."""
     with torch.device("meta"):  # parameters are always supplied; meta avoids init and RNG use
@@ -93,7 +104,7 @@ def _permutation(device: torch.device) -> Tensor:
     return lstm_permutation().to(device)
 
 
-def _lstm_losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+def _lstm_losses(params: dict[str, Tensor], x: Tensor, y: Tensor, cell=None) -> Tensor:
     """PixelLSTM for B weight sets at once, feature-major (states [B, H, n]) so that each gate
     is a contiguous block: per step one GEMM projects the shared pixels for all B weight sets,
     one bmm adds the recurrence, and `_LSTMCell` does the rest."""
@@ -111,9 +122,21 @@ def _lstm_losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         z = torch.addmm(bias, w_ih, seq[:, step].T).view(n_w, four_h, len(x))
         if h is not None:
             z = torch.baddbmm(z, w_hh, h)
-        h, c = _LSTMCell.apply(z, c)
+        h, c = (cell or _LSTMCell.apply)(z, c)
     logits = torch.bmm(params["head.weight"], h)  # [B, 10, n]
     return F.cross_entropy(logits, y.expand(n_w, -1), reduction="none").mean(1)
+
+
+def _lstm_cell_plain(z: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
+    """`_LSTMCell` in plain autograd ops: it has double backward and forward-mode rules."""
+    i, f, s_g, o = torch.sigmoid(z).chunk(4, dim=1)
+    c = f * c_prev + i * (2 * s_g - 1)
+    return o * torch.tanh(c), c
+
+
+def _lstm_losses_twice(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+    """The LSTM losses through `_lstm_cell_plain`: twice differentiable."""
+    return _lstm_losses(params, x, y, cell=_lstm_cell_plain)
 
 
 class _LSTMCell(torch.autograd.Function):

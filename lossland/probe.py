@@ -1,0 +1,36 @@
+"""`python -m lossland.probe`: the probe jobs' entry point (thin: compose, then run_probe)."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from lossland.cli import absolute_paths, run_reporting_errors
+from lossland.config import register_configs
+from lossland.probe_job import chunk_done, run_probe
+
+register_configs()
+
+
+def probe_paths(cfg: DictConfig) -> DictConfig:
+    """absolute_paths, plus the weights file (relative to the launch directory)."""
+    from hydra.utils import to_absolute_path
+
+    cfg = absolute_paths(cfg)
+    if cfg.get("weights"):
+        cfg.weights = to_absolute_path(cfg.weights)
+    return cfg
+
+
+def task_done(cfg: DictConfig) -> bool:
+    """Whether this task's units all have records (the sweep's SkipFinished asks)."""
+    return chunk_done(probe_paths(cfg))
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="probe")
+def main(cfg: DictConfig) -> None:
+    run_reporting_errors(lambda: run_probe(probe_paths(cfg)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""One probe job: a chunk of the units (solutions, pairs, dimensions) of one probe on one set.
+
+Each unit's record is written atomically as soon as it is done, so a killed job loses at most
+the units in flight and a rerun skips the ones already done. The input is a solution set
+(built as the path jobs build it) or any [n, N_prm] float32 .npy file (`weights=FILE`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lossland import storage
+from lossland.errors import LosslandError
+from lossland.models import load_weight_file
+from lossland.probes import Landscape, Probe, Unit
+from lossland.progress import log, progress
+from lossland.solution_sets import build_set, check_set
+from lossland.training import cached_split, resolve_device
+
+
+@dataclass
+class Source:
+    """The weights a job probes and where they came from."""
+
+    set_name: str
+    weights: np.ndarray  # [n, N_prm] float32
+    seeds: list[int | None]
+    act: str
+    sha256: str  # of the .npy file, or of the set's float32 bytes
+
+
+def probe_dir(out_dir: str | Path, arch: str, set_name: str, probe: str) -> Path:
+    """outputs/<...>/probes/<arch>/<set>/<probe>: one record per unit."""
+    return Path(out_dir) / "probes" / arch / set_name / probe
+
+
+def load_source(cfg: DictConfig) -> Source:
+    """The set named by `set` (built from the training records) or the file `weights`."""
+    arch = cfg.arch.name
+    if cfg.get("weights"):
+        path = Path(cfg.weights)
+        w = load_weight_file(path, arch)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        src = Source(f"file-{path.stem}", w, [None] * len(w), cfg.arch.act, digest)
+    else:
+        s = build_set(
+            cfg.out_dir, arch, check_set(cfg.set), cfg.n_select, cfg.n_runs, cfg.allow_partial
+        )
+        digest = hashlib.sha256(np.ascontiguousarray(s.weights).tobytes()).hexdigest()
+        src = Source(s.name, s.weights, list(s.seeds), s.act, digest)
+    bad = np.flatnonzero(~np.isfinite(src.weights).all(1))
+    if len(bad):
+        raise LosslandError(
+            f"{arch}/{src.set_name}: weight vector(s) {bad.tolist()} hold NaN or inf: "
+            "drop them from the input (or retrain those runs)"
+        )
+    return src
+
+
+def build_probe(cfg: DictConfig) -> tuple[str, Probe]:
+    """The probe named by the `probe` config group, built from its `_target_` and settings."""
+    settings = OmegaConf.to_container(cfg.probe, resolve=True)
+    name = settings.pop("name")
+    return name, instantiate(settings, _convert_="all")
+
+
+def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscape:
+    arch = cfg.arch.name
+    limits = {"train": cfg.dataset.n_train, "test": cfg.dataset.n_eval}
+
+    def data(split: str):
+        if split not in limits:
+            raise LosslandError(f"unknown landscape {split!r}: choose train or test")
+        return cached_split(str(cfg.dataset.root), split, str(device), limits[split])
+
+    if cfg.landscape not in limits:
+        raise LosslandError(f"unknown landscape {cfg.landscape!r}: choose train or test")
+
+    def partner():
+        """interp's other set: the SGD set of the same kind, for a BFGS set."""
+        if cfg.get("weights") or not src.set_name.startswith("bfgs-"):
+            return None
+        other = src.set_name.replace("bfgs-", "sgd-")
+        s = build_set(cfg.out_dir, arch, other, cfg.n_select, cfg.n_runs, cfg.allow_partial)
+        return other, s.weights, list(s.seeds)
+
+    return Landscape(
+        arch=arch,
+        act=src.act,
+        set_name=src.set_name,
+        weights=torch.from_numpy(src.weights).to(device),
+        seeds=src.seeds,
+        device=device,
+        landscape=cfg.landscape,
+        image_chunk=cfg.image_chunk,
+        data=data,
+        partner=partner,
+    )
+
+
+def chunk_of(units: list[Unit], chunk: int, chunk_size: int) -> list[Unit]:
+    if chunk < 0 or chunk_size < 1:
+        raise LosslandError(
+            f"chunk={chunk}, chunk_size={chunk_size}: need chunk >= 0, chunk_size >= 1"
+        )
+    return units[chunk * chunk_size : (chunk + 1) * chunk_size]
+
+
+def plan(cfg: DictConfig):
+    """(probe name, probe, source, landscape, this chunk's units, record dir)."""
+    name, probe = build_probe(cfg)
+    src = load_source(cfg)
+    device = resolve_device(cfg.device)
+    ctx = landscape_of(cfg, src, device)
+    units = chunk_of(probe.units(ctx), cfg.chunk, cfg.chunk_size)
+    return name, probe, src, ctx, units, probe_dir(cfg.out_dir, cfg.arch.name, src.set_name, name)
+
+
+def chunk_done(cfg: DictConfig) -> bool:
+    """Whether every unit of this job's chunk has its record (asked before a sweep is sent)."""
+    try:
+        *_, units, out = plan(cfg)
+    except LosslandError:
+        return False  # the job itself will say what is wrong
+    return all((out / f"{u.key}.json").exists() for u in units)
+
+
+def run_probe(cfg: DictConfig) -> dict[str, int]:
+    """Probe the units of this job's chunk that have no record yet; returns counts."""
+    name, probe, src, ctx, units, out = plan(cfg)
+    todo = [u for u in units if not (out / f"{u.key}.json").exists()]
+    log.info(
+        "%s/%s/%s chunk %d: %d units, %d done before, %d to probe",
+        ctx.arch,
+        src.set_name,
+        name,
+        cfg.chunk,
+        len(units),
+        len(units) - len(todo),
+        len(todo),
+    )
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    config.pop("hydra", None)
+    batch = max(1, probe.batch)
+    batches = [todo[k : k + batch] for k in range(0, len(todo), batch)]
+    for group in progress(batches, total=len(batches), desc=f"{ctx.arch}/{src.set_name}/{name}"):
+        start = time.perf_counter()
+        results = probe.run(ctx, group)
+        seconds = (time.perf_counter() - start) / len(group)
+        for unit, result in zip(group, results, strict=True):
+            write_record(out / f"{unit.key}.json", name, unit, result, src, ctx, config, seconds)
+            if result.get("status", "ok") != "ok":
+                log.warning("%s %s: %s", name, unit.key, result.get("message", result["status"]))
+    return {"units": len(units), "skipped": len(units) - len(todo), "probed": len(todo)}
+
+
+def write_record(
+    path: Path,
+    probe: str,
+    unit: Unit,
+    result: dict[str, Any],
+    src: Source,
+    ctx: Landscape,
+    config: dict[str, Any],
+    seconds: float,
+) -> None:
+    """The one place probe records are written (identity fields can be added here)."""
+    record = {
+        "probe": probe,
+        "arch": ctx.arch,
+        "set": src.set_name,
+        "unit": unit.key,
+        **unit.info,
+        "status": "ok",
+        **result,
+        "input_sha256": src.sha256,
+        "wall_seconds": seconds,
+        "device": ctx.device.type,
+        "torch": torch.__version__,
+        "host": platform.node(),
+        "config": config,
+    }
+    storage.write_json(path, record)

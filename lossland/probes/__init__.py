@@ -1,0 +1,68 @@
+"""Landscape probes: each module is one probe, a class that Hydra builds from conf/probe/<name>.
+
+A probe says what its units are (one per solution, per pair, or per subspace dimension) and
+turns a batch of units into one result dict each; `lossland.probe_job` does the rest (which
+units are done, records, chunks). A new probe is a yaml file plus a small module here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lossland.data import Split
+from lossland.probes.hvp import Curvature
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One record's worth of work: `key` names its file (`<key>.json`)."""
+
+    key: str
+    index: tuple[int, ...]  # solution index, (i, j) of a pair, or (d,)
+    info: dict[str, Any] = field(default_factory=dict)  # written into the record (seeds, ...)
+
+
+@dataclass
+class Landscape:
+    """What a probe sees: a set's weights on the device, its data, its arch."""
+
+    arch: str
+    act: str
+    set_name: str
+    weights: Tensor  # [n, N_prm] float32 on `device`
+    seeds: list[int | None]
+    device: torch.device
+    landscape: str  # the split curvature probes use by default (train | test)
+    image_chunk: int | None
+    data: Callable[[str], Split]  # split name -> its images (limit applied), loaded lazily
+    partner: Callable[[], tuple[str, np.ndarray, list[int]] | None] = lambda: None
+
+    def curvature(self, split: str | None = None) -> Curvature:
+        data = self.data(split or self.landscape)
+        return Curvature.for_arch(self.arch, self.act, data.x, data.y, self.image_chunk)
+
+
+class Probe:
+    """Base: one unit per solution of the set, `batch` solutions per call of `run`."""
+
+    batch: int = 1
+
+    def units(self, ctx: Landscape) -> list[Unit]:
+        return [
+            Unit(f"solution={k}", (k,), {"k": k, "seed": ctx.seeds[k]})
+            for k in range(len(ctx.weights))
+        ]
+
+    def run(self, ctx: Landscape, units: list[Unit]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+def finite_or_none(x: float) -> float | None:
+    """JSON has no NaN: non-finite numbers are written as null."""
+    return float(x) if np.isfinite(x) else None

@@ -1,0 +1,93 @@
+"""Linear interpolation (report 004, probe 5): train and test loss along (1 - a) w_i + a w_j.
+
+Units are the set's pairs (drawn as the path jobs draw them) and, for a BFGS set, each BFGS
+solution with its nearest (Euclidean) member of the SGD set of the same kind. The barrier is
+the largest excess over the straight line between the end losses, max over a in [0, 1] of
+L(a) - ((1 - a) L(0) + a L(1)) (0 when the path is convex).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from lossland.errors import LosslandError
+from lossland.functional import batched_loss_fn
+from lossland.probes import Landscape, Probe, Unit
+from lossland.solution_sets import draw_pairs
+
+
+class Interp(Probe):
+    def __init__(
+        self,
+        alpha_min: float = -1.0,
+        alpha_max: float = 2.0,
+        n_alpha: int = 31,
+        n_pairs: int = 300,
+        pair_seed: int = 0,
+        cross: bool = True,
+    ) -> None:
+        self.alpha = np.round(np.linspace(alpha_min, alpha_max, n_alpha), 10)
+        if not ({0.0, 1.0} <= set(self.alpha.tolist())):
+            raise LosslandError(
+                f"interp: the grid of {n_alpha} points in [{alpha_min}, {alpha_max}] misses "
+                "a = 0 or a = 1 (the barrier needs both): change probe.n_alpha"
+            )
+        self.n_pairs, self.pair_seed, self.cross = n_pairs, pair_seed, cross
+        self.partner: tuple[str, torch.Tensor, list[int]] | None = None
+
+    def units(self, ctx: Landscape) -> list[Unit]:
+        n = len(ctx.weights)
+        units = [
+            Unit(f"pair={i}-{j}", (i, j), pair_info("pair", ctx.seeds, i, j))
+            for i, j in draw_pairs(n, self.n_pairs, self.pair_seed, ctx.set_name)
+        ]
+        other = ctx.partner() if self.cross else None
+        if other is not None:
+            name, weights, seeds = other
+            w_other = torch.from_numpy(weights).to(ctx.device)
+            self.partner = (name, w_other, seeds)
+            nearest = torch.cdist(ctx.weights, w_other).argmin(1).tolist()
+            for i, j in enumerate(nearest):
+                info = {"kind": "cross", "i": i, "j": j, "seed_i": ctx.seeds[i]}
+                info |= {"partner_set": name, "seed_j": seeds[j]}
+                units.append(Unit(f"cross={i}-{j}", (i, j), info))
+        return units
+
+    def run(self, ctx: Landscape, units: list[Unit]) -> list[dict[str, Any]]:
+        out = []
+        for unit in units:
+            i, j = unit.index
+            wb = self.partner[1][j] if unit.key.startswith("cross") else ctx.weights[j]
+            out.append(self.profile(ctx, ctx.weights[i], wb))
+        return out
+
+    @torch.no_grad()
+    def profile(self, ctx: Landscape, wa: torch.Tensor, wb: torch.Tensor) -> dict[str, Any]:
+        a = torch.as_tensor(self.alpha, dtype=torch.float32, device=wa.device)[:, None]
+        points = (1 - a) * wa[None] + a * wb[None]
+        result: dict[str, Any] = {
+            "alpha": self.alpha.tolist(),
+            "distance": float(torch.linalg.vector_norm(wb - wa)),
+        }
+        for split in ("train", "test"):
+            data = ctx.data(split)
+            loss = batched_loss_fn(ctx.arch, ctx.act, data.x, data.y, chunk=ctx.image_chunk)
+            profile = loss(points).cpu().numpy()
+            result[split] = profile.tolist()
+            result[f"barrier_{split}"] = barrier(self.alpha, profile)
+        return result
+
+
+def barrier(alpha: np.ndarray, loss: np.ndarray) -> float:
+    """max over a in [0, 1] of loss(a) minus the chord between loss(0) and loss(1)."""
+    inside = (alpha >= 0) & (alpha <= 1)
+    a, prof = alpha[inside], loss[inside]
+    chord = (1 - a) * loss[alpha == 0][0] + a * loss[alpha == 1][0]
+    return float(np.max(prof - chord))
+
+
+def pair_info(kind: str, seeds: list, i: int, j: int) -> dict[str, Any]:
+    return {"kind": kind, "i": i, "j": j, "seed_i": seeds[i], "seed_j": seeds[j]}

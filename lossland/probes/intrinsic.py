@@ -1,0 +1,130 @@
+"""Intrinsic dimension (Li et al. 2018; report 004, probe 4): train only z in theta_0 + P z.
+
+P [N_prm, d] is dense Gaussian with columns of unit expected length, theta_0 a fresh init (its
+seed recorded); z starts at 0 and is trained with the set's optimizer (SGD mini-batches, or
+L-BFGS-GSS full batch). One unit per d, so the probe is per arch x optimizer, not per solution;
+the set's own solutions give the full-space reference (their mean accuracy on the test split).
+d_int90 = the smallest d reaching 90% of it (lossland.report.probes). For the autoencoder
+(no accuracy) "performance" is the loss reduction from theta_0: 1 - L(d) / L(theta_0).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from lossland.functional import batched_loss_fn
+from lossland.lbfgs_gss import LBFGSGSS
+from lossland.models import build_model, evaluate, get_flat, is_classifier, set_flat
+from lossland.probes import Landscape, Probe, Unit
+
+
+class Intrinsic(Probe):
+    def __init__(
+        self,
+        dims: tuple[int, ...] = (10, 100, 1000),
+        sgd_lr: float = 0.1,
+        sgd_epochs: int = 5,
+        batch_size: int = 64,
+        lbfgs_iterations: int = 50,
+        init_seed: int = 0,
+        projection_seed: int = 0,
+    ) -> None:
+        self.dims = [int(d) for d in dims]
+        self.sgd_lr, self.sgd_epochs, self.batch_size = sgd_lr, sgd_epochs, batch_size
+        self.lbfgs_iterations = lbfgs_iterations
+        self.init_seed, self.projection_seed = init_seed, projection_seed
+        self._reference: dict[str, float] | None = None
+
+    def units(self, ctx: Landscape) -> list[Unit]:
+        return [
+            Unit(f"d={d}", (d,), {"d": d, "opt": optimizer_of(ctx.set_name)}) for d in self.dims
+        ]
+
+    def run(self, ctx: Landscape, units: list[Unit]) -> list[dict[str, Any]]:
+        train, test = ctx.data("train"), ctx.data("test")
+        model = build_model(ctx.arch, ctx.act).to(ctx.device)
+        if self._reference is None:
+            scores = []
+            for w in ctx.weights:
+                set_flat(model, w)
+                scores.append(evaluate(model, ctx.arch, test.x, test.y))
+            self._reference = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.init_seed)
+            theta0 = get_flat(build_model(ctx.arch, ctx.act)).to(ctx.device)
+        set_flat(model, theta0)
+        start = evaluate(model, ctx.arch, test.x, test.y)
+        out = []
+        for unit in units:
+            d = unit.index[0]
+            gen = torch.Generator().manual_seed(self.projection_seed * 100_000 + d)
+            proj = (torch.randn(theta0.numel(), d, generator=gen) / theta0.numel() ** 0.5).to(
+                ctx.device
+            )
+            t0 = time.perf_counter()
+            z, curve = self.train(ctx, train, theta0, proj, optimizer_of(ctx.set_name))
+            set_flat(model, theta0 + proj @ z)
+            end = evaluate(model, ctx.arch, test.x, test.y)
+            out.append(
+                {
+                    "d": d,
+                    "test_loss": end["loss"],
+                    "test_accuracy": end.get("accuracy"),
+                    "performance": performance(ctx.arch, end, start),
+                    "full_space": self._reference,
+                    "full_space_performance": performance(ctx.arch, self._reference, start),
+                    "init_test": start,
+                    "train_curve": curve,
+                    "train_seconds": time.perf_counter() - t0,
+                    "init_seed": self.init_seed,
+                    "projection_seed": self.projection_seed * 100_000 + d,
+                }
+            )
+        return out
+
+    def train(self, ctx, train, theta0, proj, opt: str) -> tuple[torch.Tensor, list[float]]:
+        """z after training in the subspace, and the full train loss after each epoch."""
+        z = torch.zeros(proj.shape[1], device=theta0.device, requires_grad=True)
+
+        def loss_on(x, y):
+            return batched_loss_fn(ctx.arch, ctx.act, x, y)((theta0 + proj @ z)[None])[0]
+
+        curve = []
+        if opt == "sgd":
+            optim = torch.optim.SGD([z], lr=self.sgd_lr)
+            gen = torch.Generator().manual_seed(self.init_seed)
+            for _ in range(self.sgd_epochs):
+                order = torch.randperm(len(train), generator=gen).to(train.y.device)
+                for i in range(0, len(order), self.batch_size):
+                    idx = order[i : i + self.batch_size]
+                    optim.zero_grad(set_to_none=True)
+                    loss_on(train.x[idx], train.y[idx]).backward()
+                    optim.step()
+                with torch.no_grad():
+                    curve.append(float(loss_on(train.x, train.y)))
+        else:
+            optim = LBFGSGSS([z])
+            for _ in range(self.lbfgs_iterations):
+                curve.append(float(optim.step(lambda: loss_on(train.x, train.y))))
+        return z.detach(), curve
+
+
+def optimizer_of(set_name: str) -> str:
+    return "lbfgs" if set_name.startswith("bfgs") else "sgd"
+
+
+def performance(arch: str, score: dict[str, float], start: dict[str, float]) -> float:
+    """Accuracy for classifiers; for the autoencoder the loss reduction from theta_0."""
+    if is_classifier(arch):
+        return float(score["accuracy"])
+    return float(1 - score["loss"] / start["loss"])
+
+
+def d_int90(dims: list[int], perf: list[float], full: float, fraction: float = 0.9) -> int | None:
+    """The smallest d whose performance reaches `fraction` of the full-space one (None: none)."""
+    reached = [d for d, p in sorted(zip(dims, perf, strict=True)) if p >= fraction * full]
+    return reached[0] if reached else None

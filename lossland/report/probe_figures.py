@@ -1,0 +1,160 @@
+"""One figure per probe (lossland.report.probes): each takes the tidy tables and the raw records
+and returns a Figure, or None when that probe has no records."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lossland.report.figures import arch_grid, no_data, save  # noqa: F401 - save re-exported
+from lossland.report.sets import ARCH_LABEL, ARCHS, SET_COLOR, SET_LABEL, SET_NAMES
+
+
+def present(df: pd.DataFrame | None) -> bool:
+    return df is not None and not df.empty
+
+
+def boxes(tables, probe: str, col: str, title: str, log: bool = True) -> Figure | None:
+    df = tables.get(probe)
+    if not present(df) or col not in df:
+        return None
+    df = df[(df.status == "ok") & df[col].notna()]
+    fig, panels = arch_grid(title)
+    for arch, ax in panels.items():
+        sets = [s for s in SET_NAMES if len(df[(df.arch == arch) & (df.set == s)])]
+        if not sets:
+            no_data(ax)
+            continue
+        values = [df[(df.arch == arch) & (df.set == s)][col].astype(float).to_numpy() for s in sets]
+        bp = ax.boxplot(values, patch_artist=True, showfliers=True)
+        for patch, s in zip(bp["boxes"], sets, strict=True):
+            patch.set_facecolor(SET_COLOR[s])
+        for x, v in enumerate(values, start=1):
+            ax.plot(np.full(len(v), x), v, ".", color="k", alpha=0.5)
+        ax.set_xticks(range(1, len(sets) + 1), [SET_LABEL[s] for s in sets])
+        if log and all((v > 0).all() for v in values):
+            ax.set_yscale("log")
+        ax.set_ylabel(col)
+    return fig
+
+
+def interp_curves(tables, raw) -> Figure | None:
+    if not present(tables.get("interp")):
+        return None
+    fig, panels = arch_grid("Linear interpolation: train loss (median and quartiles over pairs)")
+    for arch, ax in panels.items():
+        drawn = False
+        for (probe, a, set_name), recs in sorted(raw.items()):
+            if probe != "interp" or a != arch:
+                continue
+            for kind, style in (("pair", "-"), ("cross", "--")):
+                rs = [r for r in recs if r.get("kind") == kind and r.get("status") == "ok"]
+                if not rs:
+                    continue
+                alpha = np.array(rs[0]["alpha"])
+                prof = np.array([r["train"] for r in rs], float)
+                q1, med, q3 = np.nanpercentile(prof, [25, 50, 75], axis=0)
+                what = "pairs" if kind == "pair" else "-> nearest SGD"
+                label = f"{SET_LABEL.get(set_name, set_name)} {what}"
+                color = SET_COLOR.get(set_name, "grey")
+                ax.plot(alpha, med, style, color=color, label=label)
+                ax.fill_between(alpha, q1, q3, color=color, alpha=0.15)
+                drawn = True
+        if drawn:
+            ax.axvline(0, color="grey", lw=0.5)
+            ax.axvline(1, color="grey", lw=0.5)
+            ax.set_yscale("log")
+            ax.set_xlabel("a in (1 - a) w_i + a w_j")
+            ax.legend(fontsize=7)
+        else:
+            no_data(ax)
+    return fig
+
+
+def contours(tables, raw) -> Figure | None:
+    if not present(tables.get("slice")):
+        return None
+    archs = [a for a in ARCHS if any(k[0] == "slice" and k[1] == a for k in raw)]
+    sets = [s for s in SET_NAMES if any(k[0] == "slice" and k[2] == s for k in raw)]
+    if not sets:
+        return None
+    fig, axes = plt.subplots(
+        len(archs),
+        len(sets),
+        figsize=(3.2 * len(sets), 3 * len(archs)),
+        squeeze=False,
+        layout="constrained",
+    )
+    fig.suptitle("2D filter-normalized slices (Li et al. 2018): the median member of each set")
+    for r, arch in enumerate(archs):
+        for c, s in enumerate(sets):
+            ax = axes[r, c]
+            recs = sorted(raw.get(("slice", arch, s), []), key=lambda x: x.get("k", 0))
+            recs = [x for x in recs if x.get("status") == "ok"]
+            if not recs:
+                no_data(ax)
+                continue
+            rec = recs[len(recs) // 2]
+            grid = np.log10(np.maximum(np.array(rec["loss_2d"], float), 1e-12))
+            cs = ax.contour(rec["a"], rec["b"], grid.T, levels=15, cmap="viridis")
+            ax.clabel(cs, fontsize=6)
+            ax.plot(0, 0, "r+")
+            ax.set_title(f"{ARCH_LABEL[arch]}, {SET_LABEL[s]} (seed {rec.get('seed')})", fontsize=8)
+    return fig
+
+
+def intrinsic_curves(tables, raw) -> Figure | None:
+    df = tables.get("intrinsic")
+    if not present(df):
+        return None
+    fig, panels = arch_grid("Intrinsic dimension: performance after training in theta_0 + P z")
+    for arch, ax in panels.items():
+        sub = df[(df.arch == arch) & (df.status == "ok")]
+        if sub.empty:
+            no_data(ax)
+            continue
+        for set_name, g in sub.groupby("set"):
+            g = g.sort_values("d")
+            color = SET_COLOR.get(set_name, "grey")
+            ax.plot(g.d, g.performance, "o-", color=color, label=SET_LABEL.get(set_name, set_name))
+            full = float(g.full_space_performance.iloc[0])
+            ax.axhline(full, color=color, ls=":")
+            ax.axhline(0.9 * full, color=color, ls="--", lw=0.7)
+        ax.set_xscale("log")
+        ax.set_xlabel("d")
+        ax.set_ylabel("test accuracy (ae: 1 - L / L(theta_0))")
+        ax.legend(fontsize=7)
+    return fig
+
+
+FIGURES = {
+    "fig_probe_hessian": lambda t, r: boxes(
+        t, "hessian", "lambda_max", "Sharpness: top Hessian eigenvalue per solution"
+    ),
+    "fig_probe_noise": lambda t, r: boxes(
+        t, "noise", "ratio", "Gradient noise: lambda_C / lambda_H per solution"
+    ),
+    "fig_probe_perturb": lambda t, r: boxes(
+        t, "perturb", "fitted_curvature", "Curvature fitted along the top eigenvector"
+    ),
+    "fig_probe_interp": interp_curves,
+    "fig_probe_slice": contours,
+    "fig_probe_intrinsic": intrinsic_curves,
+}
+CAPTIONS = {
+    "fig_probe_hessian": "Hessian: top eigenvalue lambda_max (Lanczos) per solution and set, "
+    "log scale; table: medians of lambda_max, the most negative eigenvalue and Hutchinson's trace",
+    "fig_probe_noise": "Gradient noise: lambda_C (top eigenvalue of the 64-image mini-batch "
+    "gradient covariance) / lambda_H (top Hessian eigenvalue) per solution",
+    "fig_probe_perturb": "Perturbation: curvature of a parabola fitted to L(theta + eps v) "
+    "near eps = 0, v the top eigenvector (equal to lambda_max for a quadratic bowl)",
+    "fig_probe_interp": "Interpolation: train loss along (1 - a) w_i + a w_j, a in [-1, 2] "
+    "(solid: the set's pairs, dashed: each BFGS solution to its nearest SGD one); table: "
+    "median barrier max_a [L(a) - chord] on train and test",
+    "fig_probe_slice": "Slices: log10 train loss on a 2D filter-normalized random slice around "
+    "the median member (by train loss) of each set",
+    "fig_probe_intrinsic": "Intrinsic dimension: test accuracy vs d (dotted: the set's full-space "
+    "accuracy, dashed: 90% of it); table: performance per d and d_int90",
+}

@@ -1,0 +1,144 @@
+"""Probe jobs on a real sweep: one record per unit, resumable after a kill, weight files too."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lossland.errors import LosslandError
+from lossland.probe import probe_paths
+from lossland.probe_job import run_probe
+from tests.conftest import REPO, compose, run_module
+
+FAST = ["n_select=3", "n_runs=4", "dataset.n_train=300", "dataset.n_eval=200"]
+
+
+def probe_cfg(mnist_root, out, *overrides):
+    return probe_paths(
+        compose("probe", [f"dataset.root={mnist_root}", f"out_dir={out}", *FAST, *overrides])
+    )
+
+
+@pytest.mark.slow
+def test_sweep_writes_one_record_per_solution(mnist_root, tiny_sweep):
+    run_module(
+        "lossland.probe",
+        "-m",
+        "arch=fcp",
+        "set=bfgs-train,sgd-test",
+        "probe=hessian",
+        "probe.trace_samples=4",
+        f"dataset.root={mnist_root}",
+        f"out_dir={tiny_sweep}",
+        *FAST,
+    )
+    for set_name in ("bfgs-train", "sgd-test"):
+        sets = json.loads((tiny_sweep / "sets/fcp" / f"{set_name}.json").read_text())
+        records = sorted((tiny_sweep / "probes/fcp" / set_name / "hessian").glob("*.json"))
+        assert [r.name for r in records] == [f"solution={k}.json" for k in range(3)]
+        for k, path in enumerate(records):
+            rec = json.loads(path.read_text())
+            assert (rec["probe"], rec["set"], rec["k"], rec["seed"]) == (
+                "hessian",
+                set_name,
+                k,
+                sets["seeds"][k],
+            )
+            assert rec["status"] == "ok" and len(rec["top"]) == 3
+            assert rec["top"][0] >= rec["top"][1] >= rec["top"][2] >= rec["lambda_min"]
+            assert rec["config"]["probe"]["k"] == 3 and "hydra" not in rec["config"]
+            assert len(rec["input_sha256"]) == 64 and rec["torch"] and rec["device"] == "cpu"
+    again = run_module(
+        "lossland.probe",
+        "-m",
+        "arch=fcp",
+        "set=bfgs-train,sgd-test",
+        "probe=hessian",
+        "probe.trace_samples=4",
+        f"dataset.root={mnist_root}",
+        f"out_dir={tiny_sweep}",
+        *FAST,
+    )
+    assert "nothing to submit" in again.stdout + again.stderr
+
+
+def test_killed_job_redoes_at_most_the_solution_in_flight(mnist_root, tiny_sweep):
+    """SIGKILL a real job after its first record; the rerun probes only what has no record."""
+    over = ["set=sgd-train", "n_select=4", "dataset.n_train=1000", "probe.trace_samples=40"]
+    args = [f"dataset.root={mnist_root}", f"out_dir={tiny_sweep}", *FAST, *over]
+    out = tiny_sweep / "probes/fcp/sgd-train/hessian"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "lossland.probe", "arch=fcp", "probe=hessian", *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while not list(out.glob("solution=*.json")) and time.time() < deadline:
+        time.sleep(0.02)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    done = {p: p.stat().st_mtime_ns for p in out.glob("solution=*.json")}
+    assert 1 <= len(done) < 4, "the job was not killed halfway: make each solution slower"
+    counts = run_probe(probe_cfg(mnist_root, tiny_sweep, "probe=hessian", *over))
+    assert counts == {"units": 4, "skipped": len(done), "probed": 4 - len(done)}
+    assert all(p.stat().st_mtime_ns == m for p, m in done.items())
+    assert len(list(out.glob("solution=*.json"))) == 4
+
+
+def test_weights_file_and_chunks(mnist_root, tiny_sweep, tmp_path):
+    w = np.load(tiny_sweep / "train/fcp/sgd/seed=0/w_train.npy")[None]
+    file = tmp_path / "mine.npy"
+    np.save(file, np.concatenate([w, w * 1.1]).astype(np.float32))
+    base = ["probe=hessian", "probe.trace_samples=0", f"weights={file}", "chunk_size=1"]
+    first = run_probe(probe_cfg(mnist_root, tiny_sweep, *base))
+    second = run_probe(probe_cfg(mnist_root, tiny_sweep, *base, "chunk=1"))
+    assert first == second == {"units": 1, "skipped": 0, "probed": 1}
+    records = sorted((tiny_sweep / "probes/fcp/file-mine/hessian").glob("*.json"))
+    assert [r.name for r in records] == ["solution=0.json", "solution=1.json"]
+    rec = json.loads(records[1].read_text())
+    import hashlib
+
+    assert rec["input_sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()
+    assert rec["seed"] is None
+
+
+def test_bad_inputs_are_one_line_errors(mnist_root, tiny_sweep, tmp_path):
+    with pytest.raises(LosslandError, match="0 of 4 runs finished"):
+        run_probe(probe_cfg(mnist_root, tiny_sweep, "arch=lenet"))
+    bad = np.zeros((2, 42200), np.float32)
+    bad[1, 5] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(LosslandError, match=r"\[1\] hold NaN"):
+        run_probe(probe_cfg(mnist_root, tiny_sweep, f"weights={tmp_path / 'nan.npy'}"))
+    with pytest.raises(LosslandError, match="train or test"):
+        run_probe(probe_cfg(mnist_root, tiny_sweep, "landscape=valid"))
+    done = run_module("lossland.probe", "arch=lenet", f"out_dir={tmp_path}", check=False)
+    assert done.returncode == 2 and "error: lenet/lbfgs: 0 of 75 runs finished" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+SMALL = {  # each probe on the tiny sweep, with short settings
+    "perturb": ["probe.n_eps=5"],
+    "interp": ["probe.n_alpha=4", "probe.alpha_min=0", "probe.alpha_max=1"],
+    "slice": ["probe.n_1d=3", "probe.n_2d=3"],
+    "noise": ["probe.n_batches=4"],
+    "intrinsic": ["probe.dims=[3,30]", "probe.lbfgs_iterations=3"],
+}
+
+
+@pytest.mark.parametrize("probe", sorted(SMALL))
+def test_every_probe_writes_its_units(probe, mnist_root, tiny_sweep):
+    cfg = probe_cfg(mnist_root, tiny_sweep, f"probe={probe}", *SMALL[probe])
+    counts = run_probe(cfg)
+    expected = {"interp": 3 + 3, "intrinsic": 2}.get(probe, 3)  # 3 pairs + 3 cross; 2 dims
+    assert counts == {"units": expected, "skipped": 0, "probed": expected}
+    records = list((tiny_sweep / "probes/fcp/bfgs-train" / probe).glob("*.json"))
+    assert len(records) == expected
+    assert run_probe(cfg)["skipped"] == expected
