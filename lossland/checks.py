@@ -88,7 +88,16 @@ PATHS = COMMON | {
     "finder.point_chunk": _int(1, null=True),
     "finder.image_chunk": _int(1, null=True),
 }
-RULES = {"train": TRAIN, "paths": PATHS, "evaluate": COMMON}
+PROBE = COMMON | {
+    "set": PATHS["set"],
+    "landscape": PATHS["landscape"],
+    "chunk": _int(0),
+    "chunk_size": _int(1),
+    "n_select": _int(1),
+    "n_runs": _int(1),
+    "image_chunk": _int(1, null=True),
+}
+RULES = {"train": TRAIN, "paths": PATHS, "probe": PROBE, "evaluate": COMMON}
 
 
 def check_values(cfg: DictConfig, kind: str) -> None:

@@ -154,3 +154,4 @@ class ProbeJobConfig:
     image_chunk: int | None = 5000
     device: str = "auto"
     out_dir: str = "outputs"
+    train_sig: str | None = None  # which training config's runs form the set (when several)

@@ -47,11 +47,16 @@ NON_RESULT_KEYS = (
     "finder.point_chunk",
     "finder.image_chunk",
     "finder.pairs_per_batch",
+    "image_chunk",
+    "probe.point_chunk",
+    "probe.trace_batch",
+    "weights",
 )
 # The swept keys that are readable in the directory name, per kind of task (not in its sig).
 DIR_KEYS = {
     "train": ("arch.name", "opt.name", "seed"),
     "paths": ("arch.name", "set", "landscape"),
+    "probe": ("arch.name", "set", "probe.name"),
 }
 VOLATILE = ("train_seconds", "seconds_per_epoch", "wall_seconds", "device_name", "code")
 SIG_LEN = 8
@@ -184,7 +189,7 @@ def mismatch(record: dict, config: Any, inputs: dict[str, str] | None = None) ->
 
 
 def register_resolver() -> None:
-    """`${sig:train}` / `${sig:paths}` in conf/*.yaml: the task config's dir_signature."""
+    """`${sig:<kind>}` in conf/*.yaml (train, paths, probe): the task config's dir_signature."""
     if not OmegaConf.has_resolver("sig"):
         OmegaConf.register_new_resolver(
             "sig", lambda kind, *, _root_: dir_signature(_root_, kind), use_cache=False

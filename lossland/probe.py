@@ -5,6 +5,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from lossland import checks
 from lossland.cli import absolute_paths, run_reporting_errors
 from lossland.config import register_configs
 from lossland.probe_job import chunk_done, run_probe
@@ -23,13 +24,19 @@ def probe_paths(cfg: DictConfig) -> DictConfig:
 
 
 def task_done(cfg: DictConfig) -> bool:
-    """Whether this task's units all have records (the sweep's SkipFinished asks)."""
+    """Check the task (values, data, out_dir); whether its units all have reusable records (the
+    sweep's SkipFinished asks before anything is submitted)."""
+    checks.check_task(cfg, "probe")
     return chunk_done(probe_paths(cfg))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="probe")
 def main(cfg: DictConfig) -> None:
-    run_reporting_errors(lambda: run_probe(probe_paths(cfg)))
+    def job():  # the values again in the task: a sweeper other than the basic one skips
+        checks.check_values(cfg, "probe")  # the pre-submission check (SkipFinished)
+        return run_probe(probe_paths(cfg))
+
+    run_reporting_errors(job)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lossland import storage
+from lossland import identity, storage
 from lossland.errors import LosslandError
 from lossland.models import load_weight_file
 from lossland.probes import Landscape, Probe, Unit
@@ -37,11 +37,7 @@ class Source:
     seeds: list[int | None]
     act: str
     sha256: str  # of the .npy file, or of the set's float32 bytes
-
-
-def probe_dir(out_dir: str | Path, arch: str, set_name: str, probe: str) -> Path:
-    """outputs/<...>/probes/<arch>/<set>/<probe>: one record per unit."""
-    return Path(out_dir) / "probes" / arch / set_name / probe
+    hash: str  # the input's identity in records: the set record's hash, or the file's sha256
 
 
 def load_source(cfg: DictConfig) -> Source:
@@ -51,13 +47,19 @@ def load_source(cfg: DictConfig) -> Source:
         path = Path(cfg.weights)
         w = load_weight_file(path, arch)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        src = Source(f"file-{path.stem}", w, [None] * len(w), cfg.arch.act, digest)
+        src = Source(f"file-{path.stem}", w, [None] * len(w), cfg.arch.act, digest, digest)
     else:
         s = build_set(
-            cfg.out_dir, arch, check_set(cfg.set), cfg.n_select, cfg.n_runs, cfg.allow_partial
+            cfg.out_dir,
+            arch,
+            check_set(cfg.set),
+            cfg.n_select,
+            cfg.n_runs,
+            cfg.allow_partial,
+            cfg.get("train_sig"),
         )
         digest = hashlib.sha256(np.ascontiguousarray(s.weights).tobytes()).hexdigest()
-        src = Source(s.name, s.weights, list(s.seeds), s.act, digest)
+        src = Source(s.name, s.weights, list(s.seeds), s.act, digest, s.hash)
     bad = np.flatnonzero(~np.isfinite(src.weights).all(1))
     if len(bad):
         raise LosslandError(
@@ -123,22 +125,48 @@ def plan(cfg: DictConfig):
     device = resolve_device(cfg.device)
     ctx = landscape_of(cfg, src, device)
     units = chunk_of(probe.units(ctx), cfg.chunk, cfg.chunk_size)
-    return name, probe, src, ctx, units, probe_dir(cfg.out_dir, cfg.arch.name, src.set_name, name)
+    sig = identity.dir_signature(cfg, "probe")
+    out = storage.probe_task_dir(cfg.out_dir, cfg.arch.name, src.set_name, name, sig)
+    return name, probe, src, ctx, units, out
+
+
+def job_config(cfg: DictConfig) -> dict[str, Any]:
+    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    config.pop("hydra", None)
+    return config
+
+
+def unit_state(path: Path, config: dict[str, Any], src: Source) -> str:
+    """`done` (reusable), `missing` (none, or unreadable: then moved aside) or why it is stale."""
+    record = storage.read_record(path)
+    if record is None:
+        return "missing"
+    return identity.mismatch(record, config, {"set": src.hash}) or "done"
 
 
 def chunk_done(cfg: DictConfig) -> bool:
-    """Whether every unit of this job's chunk has its record (asked before a sweep is sent)."""
+    """Whether every unit of this job's chunk has a reusable record (asked before a sweep is
+    sent): same settings, same input; an unreadable record is not done."""
     try:
-        *_, units, out = plan(cfg)
+        _, _, src, _, units, out = plan(cfg)
     except LosslandError:
         return False  # the job itself will say what is wrong
-    return all((out / f"{u.key}.json").exists() for u in units)
+    config = job_config(cfg)
+    return all(unit_state(out / f"{u.key}.json", config, src) == "done" for u in units)
 
 
 def run_probe(cfg: DictConfig) -> dict[str, int]:
     """Probe the units of this job's chunk that have no record yet; returns counts."""
     name, probe, src, ctx, units, out = plan(cfg)
-    todo = [u for u in units if not (out / f"{u.key}.json").exists()]
+    config = job_config(cfg)
+    todo = []
+    for u in units:
+        state = unit_state(out / f"{u.key}.json", config, src)
+        if state not in ("done", "missing"):
+            log.warning("%s was %s: probing it again", out / f"{u.key}.json", state)
+            storage.set_aside(out / f"{u.key}.json", "stale")
+        if state != "done":
+            todo.append(u)
     log.info(
         "%s/%s/%s chunk %d: %d units, %d done before, %d to probe",
         ctx.arch,
@@ -149,8 +177,6 @@ def run_probe(cfg: DictConfig) -> dict[str, int]:
         len(units) - len(todo),
         len(todo),
     )
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    config.pop("hydra", None)
     batch = max(1, probe.batch)
     batches = [todo[k : k + batch] for k in range(0, len(todo), batch)]
     for group in progress(batches, total=len(batches), desc=f"{ctx.arch}/{src.set_name}/{name}"):
@@ -174,7 +200,8 @@ def write_record(
     config: dict[str, Any],
     seconds: float,
 ) -> None:
-    """The one place probe records are written (identity fields can be added here)."""
+    """The one place probe records are written, stamped with their identity (config
+    signature, the input set's hash, code version)."""
     record = {
         "probe": probe,
         "arch": ctx.arch,
@@ -190,4 +217,4 @@ def write_record(
         "host": platform.node(),
         "config": config,
     }
-    storage.write_json(path, record)
+    storage.write_json(path, identity.stamp(record, config, inputs={"set": src.hash}))

@@ -63,6 +63,13 @@ def path_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, Path]]
     return found
 
 
+def probe_task_dir(
+    out_dir: str | Path, arch: str, set_name: str, probe: str, sig: str
+) -> Path:
+    """outputs/<...>/probes/<arch>/<set>/<probe>/<sig>: one probe's records of one set."""
+    return Path(out_dir) / "probes" / arch / set_name / probe / sig
+
+
 def set_file(out_dir: str | Path, arch: str, set_name: str, train_sig: str, n_select: int) -> Path:
     """outputs/<...>/sets/<arch>/<set>/<train sig>-n<n_select>.json (+ .npy beside it)."""
     return Path(out_dir) / "sets" / arch / set_name / f"{train_sig}-n{n_select}.json"

@@ -39,8 +39,8 @@ def test_sweep_writes_one_record_per_solution(mnist_root, tiny_sweep):
         *FAST,
     )
     for set_name in ("bfgs-train", "sgd-test"):
-        sets = json.loads((tiny_sweep / "sets/fcp" / f"{set_name}.json").read_text())
-        records = sorted((tiny_sweep / "probes/fcp" / set_name / "hessian").glob("*.json"))
+        sets = json.loads(one(tiny_sweep.glob(f"sets/fcp/{set_name}/*.json")).read_text())
+        records = sorted(tiny_sweep.glob(f"probes/fcp/{set_name}/hessian/*/*.json"))
         assert [r.name for r in records] == [f"solution={k}.json" for k in range(3)]
         for k, path in enumerate(records):
             rec = json.loads(path.read_text())
@@ -72,7 +72,7 @@ def test_killed_job_redoes_at_most_the_solution_in_flight(mnist_root, tiny_sweep
     """SIGKILL a real job after its first record; the rerun probes only what has no record."""
     over = ["set=sgd-train", "n_select=4", "dataset.n_train=1000", "probe.trace_samples=40"]
     args = [f"dataset.root={mnist_root}", f"out_dir={tiny_sweep}", *FAST, *over]
-    out = tiny_sweep / "probes/fcp/sgd-train/hessian"
+    out = tiny_sweep / "probes/fcp/sgd-train/hessian"  # + /<sig>/
     job = subprocess.Popen(
         [sys.executable, "-m", "lossland.probe", "arch=fcp", "probe=hessian", *args],
         cwd=REPO,
@@ -80,27 +80,27 @@ def test_killed_job_redoes_at_most_the_solution_in_flight(mnist_root, tiny_sweep
         stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
-    while not list(out.glob("solution=*.json")) and time.time() < deadline:
+    while not list(out.glob("*/solution=*.json")) and time.time() < deadline:
         time.sleep(0.02)
     job.send_signal(signal.SIGKILL)
     job.wait()
-    done = {p: p.stat().st_mtime_ns for p in out.glob("solution=*.json")}
+    done = {p: p.stat().st_mtime_ns for p in out.glob("*/solution=*.json")}
     assert 1 <= len(done) < 4, "the job was not killed halfway: make each solution slower"
     counts = run_probe(probe_cfg(mnist_root, tiny_sweep, "probe=hessian", *over))
     assert counts == {"units": 4, "skipped": len(done), "probed": 4 - len(done)}
     assert all(p.stat().st_mtime_ns == m for p, m in done.items())
-    assert len(list(out.glob("solution=*.json"))) == 4
+    assert len(list(out.glob("*/solution=*.json"))) == 4
 
 
 def test_weights_file_and_chunks(mnist_root, tiny_sweep, tmp_path):
-    w = np.load(tiny_sweep / "train/fcp/sgd/seed=0/w_train.npy")[None]
+    w = np.load(one(tiny_sweep.glob("train/fcp/sgd/*/seed=0/w_train.npy")))[None]
     file = tmp_path / "mine.npy"
     np.save(file, np.concatenate([w, w * 1.1]).astype(np.float32))
     base = ["probe=hessian", "probe.trace_samples=0", f"weights={file}", "chunk_size=1"]
     first = run_probe(probe_cfg(mnist_root, tiny_sweep, *base))
     second = run_probe(probe_cfg(mnist_root, tiny_sweep, *base, "chunk=1"))
     assert first == second == {"units": 1, "skipped": 0, "probed": 1}
-    records = sorted((tiny_sweep / "probes/fcp/file-mine/hessian").glob("*.json"))
+    records = sorted(tiny_sweep.glob("probes/fcp/file-mine/hessian/*/*.json"))
     assert [r.name for r in records] == ["solution=0.json", "solution=1.json"]
     rec = json.loads(records[1].read_text())
     import hashlib
@@ -139,6 +139,36 @@ def test_every_probe_writes_its_units(probe, mnist_root, tiny_sweep):
     counts = run_probe(cfg)
     expected = {"interp": 3 + 3, "intrinsic": 2}.get(probe, 3)  # 3 pairs + 3 cross; 2 dims
     assert counts == {"units": expected, "skipped": 0, "probed": expected}
-    records = list((tiny_sweep / "probes/fcp/bfgs-train" / probe).glob("*.json"))
+    records = list(tiny_sweep.glob(f"probes/fcp/bfgs-train/{probe}/*/*.json"))
     assert len(records) == expected
     assert run_probe(cfg)["skipped"] == expected
+
+
+def one(paths):
+    """The single path a glob finds (the <sig> level of the layout is not spelled out here)."""
+    found = sorted(paths)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_probe_records_know_their_settings_and_input(mnist_root, tiny_sweep, tmp_path):
+    """Other probe settings go to their own directory (never pooled, nothing reused); a record
+    made from another input (a retrained member changes the set's hash) is set aside and redone."""
+    w = np.load(one(tiny_sweep.glob("train/fcp/sgd/*/seed=0/w_train.npy")))[None]
+    file = tmp_path / "ident.npy"
+    np.save(file, np.concatenate([w, w * 1.1]).astype(np.float32))
+    base = ["probe=perturb", f"weights={file}"]
+    first = run_probe(probe_cfg(mnist_root, tiny_sweep, *base))
+    assert first == {"units": 2, "skipped": 0, "probed": 2}
+    other = run_probe(probe_cfg(mnist_root, tiny_sweep, *base, "probe.seed=1"))
+    assert other == {"units": 2, "skipped": 0, "probed": 2}
+    dirs = sorted(tiny_sweep.glob("probes/fcp/file-ident/perturb/*"))
+    assert len(dirs) == 2  # one <sig> directory per setting
+    rec = json.loads((dirs[0] / "solution=0.json").read_text())
+    assert rec["signature"] and rec["code"]["commit"] and rec["record_hash"]
+    assert rec["inputs"] == {"set": rec["input_sha256"]}
+
+    np.save(file, np.concatenate([w, w * 1.2]).astype(np.float32))  # the input changed
+    again = run_probe(probe_cfg(mnist_root, tiny_sweep, *base))
+    assert again == {"units": 2, "skipped": 0, "probed": 2}
+    assert len(list(tiny_sweep.glob("probes/fcp/file-ident/perturb/*/solution=*.json.stale-*")))

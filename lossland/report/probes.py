@@ -1,6 +1,6 @@
 """The probes' part of the report: their records as tables, one figure each, and a verdict per
 arch on "are the L-BFGS minima sharper than SGD's?" (python -m lossland.probe writes the
-records under <out_dir>/probes/<arch>/<set>/<probe>/; none is fine: the section says so).
+records under <out_dir>/probes/<arch>/<set>/<probe>/<sig>/; none is fine: the section says so).
 
 The verdict's test is a permutation test whose unit is the solution: the runs of one optimizer
 are independent (own seeds), so their solutions are exchangeable under "no difference". Pairs
@@ -35,21 +35,38 @@ ID = ["arch", "set", "probe", "unit", "k", "seed", "kind", "i", "j", "opt", "sta
 
 
 def load_probe_records(out_dir: Path) -> tuple[dict[str, pd.DataFrame], dict, list[Problem]]:
-    """probe -> tidy table of its scalars; (probe, arch, set) -> raw records (curves, grids)."""
-    rows: dict[str, list[dict]] = {p: [] for p in PROBES}
-    raw: dict[tuple[str, str, str], list[dict]] = {}
+    """probe -> tidy table of its scalars; (probe, arch, set) -> raw records (curves, grids).
+
+    Records of one probe, arch and set made under different settings (directories
+    probes/<arch>/<set>/<probe>/<sig>/) are never pooled: the sig with the most records is kept
+    and the others are named as left out."""
+    found: dict[tuple[str, str, str], dict[str, list[dict]]] = {}
     problems = []
-    for path in sorted((out_dir / "probes").glob("*/*/*/*.json")):
+    for path in sorted((out_dir / "probes").glob("*/*/*/*/*.json")):
         try:
             rec = json.loads(path.read_text())
-            probe = rec["probe"]
+            key = (rec["probe"], rec["arch"], rec["set"])
         except (OSError, ValueError, KeyError) as e:
             problems.append(Problem(str(path), f"unreadable probe record ({e})"))
             continue
-        rows.setdefault(probe, []).append(
-            {k: rec.get(k) for k in ID + SCALARS if k in rec or k in ID}
-        )
-        raw.setdefault((probe, rec["arch"], rec["set"]), []).append(rec)
+        found.setdefault(key, {}).setdefault(path.parent.name, []).append(rec)
+    rows: dict[str, list[dict]] = {p: [] for p in PROBES}
+    raw: dict[tuple[str, str, str], list[dict]] = {}
+    for (probe, arch, set_name), by_sig in sorted(found.items()):
+        kept, *others = sorted(by_sig, key=lambda sig: (-len(by_sig[sig]), sig))
+        for sig in others:
+            problems.append(
+                Problem(
+                    f"probes/{arch}/{set_name}/{probe}/{sig}",
+                    f"left out ({len(by_sig[sig])} records): other probe settings than the "
+                    f"reported {kept}",
+                )
+            )
+        for rec in by_sig[kept]:
+            rows.setdefault(probe, []).append(
+                {k: rec.get(k) for k in ID + SCALARS if k in rec or k in ID}
+            )
+            raw.setdefault((probe, arch, set_name), []).append(rec)
     tables = {p: pd.DataFrame(r) for p, r in rows.items() if r}
     return tables, raw, problems
 
