@@ -63,9 +63,7 @@ def path_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, Path]]
     return found
 
 
-def probe_task_dir(
-    out_dir: str | Path, arch: str, set_name: str, probe: str, sig: str
-) -> Path:
+def probe_task_dir(out_dir: str | Path, arch: str, set_name: str, probe: str, sig: str) -> Path:
     """outputs/<...>/probes/<arch>/<set>/<probe>/<sig>: one probe's records of one set."""
     return Path(out_dir) / "probes" / arch / set_name / probe / sig
 
