@@ -46,7 +46,7 @@ def check_set(name: str) -> str:
 
 
 def finished_runs(out_dir: str | Path, arch: str, opt: str) -> list[dict]:
-    """Records of the runs that finished (not diverged); corrupt records are named and skipped."""
+    """Records of the runs that ended (done or diverged); corrupt records are named and skipped."""
     runs = []
     for path in sorted(
         (Path(out_dir) / "train" / arch / opt).glob(f"seed=*/{storage.RESULT_FILE}")
@@ -56,7 +56,7 @@ def finished_runs(out_dir: str | Path, arch: str, opt: str) -> list[dict]:
         except LosslandError as e:
             log.warning("skipping: %s", e)
             continue
-        if record.get("status") == "done":
+        if record.get("status") in ("done", "diverged"):
             runs.append(record | {"task_dir": str(path.parent)})
     return runs
 
@@ -69,7 +69,8 @@ def select_runs(
     n_runs: int = 75,
     allow_partial: bool = False,
 ) -> list[dict]:
-    """The `n_select` finished runs of lowest minimum train loss, best first."""
+    """The `n_select` finished runs of lowest minimum train loss, best first; a diverged run
+    counts as finished but ranks after every run that converged."""
     runs = finished_runs(out_dir, arch, opt)
     if len(runs) < n_runs and not allow_partial:
         raise LosslandError(
@@ -80,7 +81,7 @@ def select_runs(
         raise LosslandError(
             f"{arch}/{opt}: no finished runs under {out_dir}: run the training first"
         )
-    runs.sort(key=lambda r: (r["min_train_loss"], r["seed"]))
+    runs.sort(key=lambda r: (r["status"] != "done", r["min_train_loss"], r["seed"]))
     return runs[:n_select]
 
 
