@@ -39,12 +39,15 @@ for s in sgd-train sgd-test; do
   [ -L "$authors/paths/fcp/$s" ] || ln -s "../../../fcp-spec/paths/fcp/$s" "$authors/paths/fcp/$s"
 done
 
-# 1. The line-search choice first (2 seeds each), then float64, then n grows to 8 per optimizer.
+# 1. The line-search choice first (2 seeds each), SGD's rate (fcp, then ae), float64, then n
+#    grows to 8 per optimizer.
 for seed in 0 1; do
   train "$spec" lbfgs "$seed"
   train "$authors" lbfgs_authors "$seed"
   train "$spec" sgd "$seed"
+  [ "$seed" = 0 ] && ARCHS=fcp NO_TABLE=1 jobs/sgd_lr_study.sh
 done
+ARCHS=ae NO_TABLE=1 jobs/sgd_lr_study.sh
 train "$f64" lbfgs 0 precision=float64
 for seed in $SEEDS; do
   train "$spec" sgd "$seed"
