@@ -271,6 +271,50 @@ def claims(v: dict) -> list[str]:
     return out
 
 
+def precision_section(root: Path) -> list[str]:
+    """analysis/precision_check.py's result: float32 vs float64 from the same frozen point."""
+    lines = ["## Does float32 stop L-BFGS-GSS early?", ""]
+    found = sorted(root.glob("*/precision_check.json"))
+    if not found:
+        return lines + ["Not measured yet (`python analysis/precision_check.py`).", ""]
+    for path in found:
+        r = storage.read_json(path)
+        d = r.get("run_lbfgs") or {}
+        lines += [
+            f"`{r['run']}` ({r['line_search']} search): its lowest train loss "
+            f"{e(r['run_min_train_loss'])} at iteration {r['run_w_train_epoch']}; the last "
+            f"iteration that lowered the loss: {d.get('last_decrease_iter', 'n/a')}, failed "
+            f"searches: {d.get('n_failed', 'n/a')} of {d.get('n_iter', 'n/a')}. From its "
+            f"w_train, {r['iters']} more iterations with an empty history:",
+            "",
+            md_table(
+                pd.DataFrame(
+                    [
+                        [
+                            c["dtype"],
+                            e(c["start_loss"]),
+                            e(c["min_loss"]),
+                            c["last_decrease_iter"],
+                            c["n_failed"],
+                            f"{c['seconds']:.0f}",
+                        ]
+                        for c in r["continued"]
+                    ],
+                    columns=[
+                        "dtype",
+                        "loss at start",
+                        "lowest loss",
+                        "last decrease",
+                        "failed searches",
+                        "seconds (noisy)",
+                    ],
+                )  # fmt: skip
+            ),
+            "",
+        ]
+    return lines
+
+
 def main(argv: list[str]) -> None:
     global FULL_DATA_ONLY
     settings = dict(a.split("=", 1) for a in argv if "=" in a)
@@ -296,6 +340,7 @@ def main(argv: list[str]) -> None:
     found = {}
     for name in VARIANTS:
         found[name] = variant_section(root, name, sgd, lines)
+    lines += precision_section(root)
     lines += ["## The paper's claims about fcp", ""]
     for name, v in found.items():
         lines += [f"### {VARIANTS[name]}", "", *claims(v), ""]

@@ -37,3 +37,21 @@ def test_page_from_records(tiny_sweep, tmp_path):
     # 3 + 3 solutions: the smallest possible p is 2/20 = 0.1 > 0.05
     assert "BFGS paths are higher than SGD paths: not testable at this n (n = 3 + 3" in text
     assert "No finished full-data run yet." in text  # the authors' variant has no records here
+
+
+def test_precision_check_continues_a_run_in_both_dtypes(tiny_sweep, mnist_root, tmp_path):
+    root = tmp_path / "reproduction"
+    shutil.copytree(tiny_sweep / "train", root / "fcp-spec" / "train")
+    done = subprocess.run(
+        [sys.executable, "analysis/precision_check.py", f"root={root}", "iters=3",
+         f"data={mnist_root}", "n_train=300"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads((root / "fcp-spec" / "precision_check.json").read_text())
+    f32, f64 = result["continued"]
+    assert (f32["dtype"], f64["dtype"]) == ("float32", "float64")
+    # the same start in both dtypes: equal to float32's rounding
+    assert abs(f32["start_loss"] - f64["start_loss"]) < 1e-5 * f64["start_loss"]
+    assert f32["n_iter"] == f64["n_iter"] == 3 and f64["min_loss"] <= f64["start_loss"]
