@@ -43,7 +43,8 @@ def table1(runs: pd.DataFrame, sets: dict[tuple[str, str], LoadedSet]) -> pd.Dat
     train = mean min_train_loss of the runs in the train set; test = mean test loss at w_test
     (the test set's vectors) of the same runs; n = runs averaged, per optimizer.
     """
-    done = runs[runs.status == "done"].set_index(["arch", "opt", "seed"])
+    # a diverged run may be in a set (ranked last, when too few converged): count it too
+    done = runs[runs.status.isin(["done", "diverged"])].set_index(["arch", "opt", "seed"])
     rows = []
     for arch in ARCHS:
         ours: dict[str, object] = {"NN": ARCH_LABEL[arch], "source": "ours"}
