@@ -18,6 +18,7 @@ N_SELECT=5   # the paper's selection ratio 48/75, applied to 8 runs
 N_RUNS=8
 N_PAIRS=6
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's lossland (analysis/)
 PY=${PYTHON:-python}
 [ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
 
@@ -43,8 +44,12 @@ done
 #    grows to 8 per optimizer.
 for seed in 0 1; do
   train "$spec" lbfgs "$seed"
-  train "$authors" lbfgs_authors "$seed"
+  if [ "$seed" = 0 ] && [ ! -f "$spec/precision_check.json" ]; then  # float32 vs float64
+    echo "== $(date -u +%H:%M:%S) precision check"
+    $PY analysis/precision_check.py "root=$ROOT" variant=fcp-spec iters=50 "data=$DATA"
+  fi
   train "$spec" sgd "$seed"
+  train "$authors" lbfgs_authors "$seed"
   [ "$seed" = 0 ] && ARCHS=fcp NO_TABLE=1 jobs/sgd_lr_study.sh
 done
 ARCHS=ae NO_TABLE=1 jobs/sgd_lr_study.sh
