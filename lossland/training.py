@@ -297,6 +297,9 @@ def without_run_keys(config: dict) -> dict:
     and data can move), not how it logs and packs."""
     kept = {k: v for k, v in config.items() if k not in RUN_KEYS}
     kept["dataset"] = {k: v for k, v in kept.get("dataset", {}).items() if k != "root"}
+    kept.setdefault("precision", "float32")  # records made before these settings existed
+    if kept.get("opt", {}).get("name") == "lbfgs":
+        kept["opt"] = {"line_search": "spec"} | kept["opt"]
     return kept
 
 
