@@ -273,6 +273,38 @@ def claims(v: dict) -> list[str]:
     return out
 
 
+def curves_figure(root: Path, page: Path, sgd: list[dict]) -> list[str]:
+    """Fig. 2's fcp panel for our runs: train and test loss per epoch, every run, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    styles = {"fcp-spec": "C0", "fcp-authors": "C2", "fcp-spec-float64": "C4"}
+    drawn = False
+    for name, color in styles.items():
+        for k, r in enumerate(runs(root / name, "lbfgs")):
+            for ax, split in zip(axes, ("train", "test"), strict=True):
+                ax.plot(r["curves"][split], color=color, lw=1, label=None if k else name)
+            drawn = True
+    for k, r in enumerate(sgd):
+        for ax, split in zip(axes, ("train", "test"), strict=True):
+            ax.plot(r["curves"][split], color="C3", lw=1, label=None if k else "SGD")
+    if not (drawn or sgd):
+        return []
+    for ax, split, paper in zip(axes, ("train", "test"), ((0, 1), (2, 3)), strict=True):
+        for i, ls in zip(paper, ("--", ":"), strict=True):
+            ax.axhline(PAPER_TABLE1["fcp"][i], color="k", ls=ls, lw=0.8)
+        ax.set(yscale="log", xscale="symlog", xlim=(0, None), xlabel="epoch (L-BFGS: iteration)",
+               ylabel=f"{split} loss", title=f"fcp, full data: {split} loss")  # fmt: skip
+    axes[0].legend(title="dashed: paper L-BFGS, dotted: paper SGD", fontsize=8)
+    out = root / "curves.png"
+    fig.savefig(out, dpi=90)
+    return [f"![loss curves]({out.relative_to(page.parent).as_posix()})", ""]
+
+
 def precision_section(root: Path) -> list[str]:
     """analysis/precision_check.py's result: float32 vs float64 from the same frozen point."""
     lines = ["## Does float32 stop L-BFGS-GSS early?", ""]
@@ -342,6 +374,7 @@ def main(argv: list[str]) -> None:
     found = {}
     for name in VARIANTS:
         found[name] = variant_section(root, name, sgd, lines)
+    lines += curves_figure(root, page, sgd)
     lines += precision_section(root)
     lines += ["## The paper's claims about fcp", ""]
     for name, v in found.items():
