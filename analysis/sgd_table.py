@@ -1,7 +1,7 @@
 """`python analysis/sgd_table.py [root=docs/reproduction/sgd-lr]`: README's "SGD defaults" table.
 
 Reads the runs of jobs/sgd_lr_study.sh (one full-data seed per net and learning rate, under
-<root>/lr=<lr>/train/<arch>/sgd/seed=0/) and prints, per net and rate, the paper's quantities
+<root>/lr<lr>/train/<arch>/sgd/seed=0/) and prints, per net and rate, the paper's quantities
 (min train loss; test loss at w_test, the minimum of the test curve) at the run's budget and at
 shorter ones read off the same curves, beside the paper's SGD means (Table 1).
 """
@@ -21,7 +21,7 @@ BUDGETS = (30, 100)  # epochs; each read off the recorded curves
 
 def rows(root: Path) -> list[str]:
     out = []
-    for path in sorted(root.glob("lr=*/train/*/sgd/seed=*/result.json")):
+    for path in sorted(root.glob("lr*/train/*/sgd/seed=*/result.json")):
         rec = storage.read_json(path)
         if rec["config"]["dataset"].get("n_train") is not None:
             continue  # full data only

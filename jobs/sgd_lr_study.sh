@@ -23,7 +23,7 @@ for arch in $ARCHS; do
   for lr in $LRS; do
     echo "== $(date -u +%H:%M:%S) sgd $arch lr=$lr"
     $PY -m lossland.train "arch=$arch" opt=sgd "opt.lr=$lr" "opt.epochs=$EPOCHS" seed=0 \
-      "out_dir=$ROOT/lr=$lr" "dataset.root=$DATA"
+      "out_dir=$ROOT/lr$lr" "dataset.root=$DATA"
   done
 done
 [ "${NO_TABLE:-0}" = 1 ] || $PY analysis/sgd_table.py "$ROOT"
