@@ -22,9 +22,9 @@ from lossland.report.records import load_paths
 from lossland.report.tables import PAPER_TABLE1, PAPER_TABLE_S1
 
 VARIANTS = {  # out_dir under root -> what it is
-    "fcp-spec": "L-BFGS-GSS, SPEC.md's golden section search (conf/opt/lbfgs.yaml), float32",
-    "fcp-authors": "L-BFGS-GSS, the authors' notebook line search (opt=lbfgs_authors), float32",
-    "fcp-spec-float64": "L-BFGS-GSS, SPEC.md's search in float64 (precision=float64)",
+    "fcp-spec": "L-BFGS-GSS, SPEC.md's golden section search (opt.line_search=spec), float32",
+    "fcp-authors": "L-BFGS-GSS, the authors' line search (opt=lbfgs, the default), float32",
+    "fcp-spec-float64": "L-BFGS-GSS, SPEC.md's search, precision=float64 (opt.line_search=spec)",
 }
 SELECT = 48 / 75  # the paper keeps the 48 of 75 runs of lowest train loss
 ALPHA = 0.05
@@ -388,10 +388,7 @@ def main(argv: list[str]) -> None:
             f"{scored['fcp-spec']:.2f}, authors {scored['fcp-authors']:.2f})."
         )
     else:
-        lines.append(
-            "Not measured yet: needs at least 2 full-data seeds of each variant. The default "
-            "stays SPEC.md's search (conf/opt/lbfgs.yaml) until then."
-        )
+        lines.append("Not measured yet: needs at least 2 full-data seeds of each variant.")
     storage.write_bytes(page, ("\n".join(lines) + "\n").encode())
     print(f"wrote {page}")
 

@@ -22,7 +22,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's lossland 
 PY=${PYTHON:-python}
 [ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
 
-spec=$ROOT/fcp-spec         # conf/opt/lbfgs.yaml: SPEC.md's golden section search
+spec=$ROOT/fcp-spec         # opt.line_search=spec: SPEC.md's golden section search
 authors=$ROOT/fcp-authors   # conf/opt/lbfgs_authors.yaml: the authors' notebook
 f64=$ROOT/fcp-spec-float64  # the spec search in float64: does float32 stop it early?
 
@@ -43,7 +43,7 @@ done
 # 1. The line-search choice first (2 seeds each), SGD's rate (fcp, then ae), float64, then n
 #    grows to 8 per optimizer.
 for seed in 0 1; do
-  train "$spec" lbfgs "$seed"
+  train "$spec" lbfgs "$seed" opt.line_search=spec
   if [ "$seed" = 0 ] && [ ! -f "$spec/precision_check.json" ]; then  # float32 vs float64
     echo "== $(date -u +%H:%M:%S) precision check"
     $PY analysis/precision_check.py "root=$ROOT" variant=fcp-spec iters=50 "data=$DATA"
@@ -53,10 +53,10 @@ for seed in 0 1; do
   [ "$seed" = 0 ] && ARCHS=fcp NO_TABLE=1 jobs/sgd_lr_study.sh
 done
 ARCHS=ae NO_TABLE=1 jobs/sgd_lr_study.sh
-train "$f64" lbfgs 0 precision=float64
+train "$f64" lbfgs 0 precision=float64 opt.line_search=spec
 for seed in $SEEDS; do
   train "$spec" sgd "$seed"
-  train "$spec" lbfgs "$seed"
+  train "$spec" lbfgs "$seed" opt.line_search=spec
   train "$authors" lbfgs_authors "$seed"
 done
 

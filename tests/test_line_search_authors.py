@@ -142,7 +142,8 @@ def test_record_has_diagnostics_and_precision(mnist_root, tmp_path, precision):
 
 
 def test_records_from_before_the_new_settings_still_count(mnist_root, tmp_path):
-    cfg, task_dir = tiny(mnist_root, tmp_path, "opt=lbfgs", "opt.epochs=1")
+    # made before `line_search` existed, i.e. with SPEC.md's search
+    cfg, task_dir = tiny(mnist_root, tmp_path, "opt=lbfgs", "opt.line_search=spec", "opt.epochs=1")
     train_one(cfg, task_dir)
     path = task_dir / "result.json"
     record = json.loads(path.read_text())
