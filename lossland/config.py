@@ -28,6 +28,20 @@ class StopOn(str, Enum):
     valid = "valid"
 
 
+class LineSearch(str, Enum):
+    """L-BFGS-GSS line search: SPEC.md's golden section search or the authors' notebook's."""
+
+    spec = "spec"
+    authors = "authors"
+
+
+class Precision(str, Enum):
+    """Training dtype: float32 (as the paper's code) or float64 (below float32's resolution)."""
+
+    float32 = "float32"
+    float64 = "float64"
+
+
 @dataclass
 class ArchConfig:
     name: str = MISSING  # set by the group file: arch=fcp|lenet|lstm|ae
@@ -49,6 +63,7 @@ class LBFGSConfig:
     max_evals: int = 6
     initial_step: float = 1.0
     epochs: int = 1000
+    line_search: LineSearch = LineSearch.spec
 
 
 @dataclass
@@ -71,6 +86,7 @@ class TrainConfig:
     checkpoint_every: int = 10
     log_every: int = 10
     seeds_per_task: int = 1  # a task trains seeds seed .. seed + seeds_per_task - 1
+    precision: Precision = Precision.float32
 
 
 class SplitName(str, Enum):

@@ -12,22 +12,32 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from lossland.line_search_authors import authors_line_search
+
 PHI = (1.0 + math.sqrt(5.0)) / 2.0
 CURVATURE_EPS = 1e-10  # a pair is unusable when s.y <= eps * |s| |y|
 MIN_STEP = 1e-12  # floor for the adaptive initial trial step
+LINE_SEARCHES = ("spec", "authors")  # SPEC.md's golden section search | the authors' notebook
+AUTHORS_RHO_EPS = 1e-6  # notebook: rho = 1 / (s.y + 1e-6)
+AUTHORS_MIN_COS = 1e-4  # notebook: reset the history when cos(s, y) < 1e-4
+AUTHORS_TOL = 1e-4  # notebook: stop refining when |f_a - f_b| or |b - a| is below this
 
 
 def two_loop_direction(
-    grad: torch.Tensor, s_hist: Sequence[torch.Tensor], y_hist: Sequence[torch.Tensor]
+    grad: torch.Tensor,
+    s_hist: Sequence[torch.Tensor],
+    y_hist: Sequence[torch.Tensor],
+    rho_eps: float = 0.0,
 ) -> torch.Tensor:
     """Return p = H grad, the L-BFGS inverse-Hessian approximation applied to `grad`.
 
     Histories are ordered oldest first. The initial inverse Hessian is gamma * I with
     gamma = s.y / y.y of the newest pair (1 without history, i.e. p = grad). The update is -p.
-    Everything stays a tensor on grad's device (no host syncs).
+    Everything stays a tensor on grad's device (no host syncs). rho = 1 / (y.s + rho_eps)
+    (the authors' notebook adds 1e-6).
     """
     q = grad.clone()
-    rhos = [1.0 / torch.dot(y, s) for s, y in zip(s_hist, y_hist, strict=True)]
+    rhos = [1.0 / (torch.dot(y, s) + rho_eps) for s, y in zip(s_hist, y_hist, strict=True)]
     alphas = []
     for s, y, rho in zip(reversed(s_hist), reversed(y_hist), reversed(rhos), strict=True):
         alpha = rho * torch.dot(s, q)
@@ -114,10 +124,20 @@ class LBFGSGSS(torch.optim.Optimizer):
     (s.y <= 1e-10 |s||y| or not finite), when the direction is not a descent direction, and when
     no line-search point lowers the loss (then the parameters do not move). Hyperparameters are
     read from the first param group; ``.grad`` of the parameters is left untouched.
+
+    ``line_search="authors"`` runs the authors' notebook instead (lossland.line_search_authors):
+    its line search, rho = 1 / (s.y + 1e-6), every pair kept unless cos(s, y) < 1e-4 (then the
+    history is reset), no descent check, and the step is always taken (``initial_step`` unused).
+    ``diagnostics()`` counts evaluations, resets and failed searches over the whole run.
     """
 
     def __init__(
-        self, params, history_size: int = 10, max_evals: int = 6, initial_step: float = 1.0
+        self,
+        params,
+        history_size: int = 10,
+        max_evals: int = 6,
+        initial_step: float = 1.0,
+        line_search: str = "spec",
     ) -> None:
         if history_size < 0:
             raise ValueError(f"history_size must be >= 0, got {history_size}")
@@ -125,7 +145,14 @@ class LBFGSGSS(torch.optim.Optimizer):
             raise ValueError(f"max_evals must be >= 1, got {max_evals}")
         if not initial_step > 0:
             raise ValueError(f"initial_step must be > 0, got {initial_step}")
-        defaults = dict(history_size=history_size, max_evals=max_evals, initial_step=initial_step)
+        if line_search not in LINE_SEARCHES:
+            raise ValueError(f"line_search must be one of {LINE_SEARCHES}, got {line_search!r}")
+        defaults = dict(
+            history_size=history_size,
+            max_evals=max_evals,
+            initial_step=initial_step,
+            line_search=line_search,
+        )
         super().__init__(params, defaults)
 
     @property
@@ -141,7 +168,25 @@ class LBFGSGSS(torch.optim.Optimizer):
                 s_hist=[], y_hist=[], prev_x=None, prev_g=None, t_qn=t0, t_sd=t0,
                 n_iter=0, n_resets=0, last_evals=0, last_step=0.0,
             )  # fmt: skip
+        for key in ("n_evals", "n_failed", "last_decrease_iter"):  # also for older checkpoints
+            state.setdefault(key, 0)
         return state
+
+    def diagnostics(self) -> dict[str, int | float]:
+        """Run totals for the record: iterations, line-search loss evaluations, history resets,
+        failed searches (no trial lowered the loss: the spec search stays put, the authors'
+        takes the step anyway), the last step size and the last iteration that lowered the loss
+        (long before the end means the run froze)."""
+        state = self._state
+        keys = ("n_iter", "n_evals", "n_resets", "n_failed", "last_decrease_iter")
+        return {k: int(state[k]) for k in keys} | {"last_step": float(state["last_step"])}
+
+    def _count(self, state: dict, evals: int, f0: float, f_new: float) -> None:
+        state["n_evals"] += evals
+        if f_new < f0:
+            state["last_decrease_iter"] = state["n_iter"]
+        else:
+            state["n_failed"] += 1
 
     @property
     def n_resets(self) -> int:
@@ -195,6 +240,8 @@ class LBFGSGSS(torch.optim.Optimizer):
             self._reset(state)
             state.update(prev_x=None, prev_g=None)
             return loss
+        if group["line_search"] == "authors":
+            return self._authors_step(closure, state, x, g, loss)
 
         if state["prev_x"] is not None:  # new curvature pair from the last move
             s, y = x - state["prev_x"], g - state["prev_g"]
@@ -219,6 +266,7 @@ class LBFGSGSS(torch.optim.Optimizer):
         t = state[key]
         u, f_best, evals = golden_section_search(f, f0, t, group["max_evals"])
         state.update(last_evals=evals, last_step=u)
+        self._count(state, evals, f0, f_best)
         if u > 0:
             self._set_flat(torch.add(x, d, alpha=u))
             state.update(prev_x=x, prev_g=g)
@@ -231,3 +279,36 @@ class LBFGSGSS(torch.optim.Optimizer):
         if key == "t_sd":
             state["t_sd"] = max(t / PHI ** (2 * evals), MIN_STEP)
         return loss
+
+    def _authors_step(
+        self, closure, state: dict, x: torch.Tensor, g: torch.Tensor, loss: torch.Tensor
+    ) -> torch.Tensor:
+        """One iteration as the authors' notebook runs it (see the class docstring)."""
+        group = self.param_groups[0]
+        if state["prev_x"] is not None:  # every pair is kept, unless it is nearly orthogonal
+            s, y = x - state["prev_x"], g - state["prev_g"]
+            m = group["history_size"]
+            state["s_hist"] = (state["s_hist"] + [s])[-m:] if m else []
+            state["y_hist"] = (state["y_hist"] + [y])[-m:] if m else []
+            cos = torch.dot(s, y) / (s.norm() * y.norm())
+            if not bool(cos >= AUTHORS_MIN_COS):  # also NaN (a zero s or y)
+                self._reset(state)
+        d = -two_loop_direction(g, state["s_hist"], state["y_hist"], AUTHORS_RHO_EPS)
+        if not bool(torch.isfinite(d).all()):
+            self._reset(state)
+            d = -g
+        f0, scale = float(loss), float(d.norm())
+        if scale == 0.0:  # zero gradient: nothing to do
+            state.update(prev_x=None, prev_g=None)
+            return loss
+        unit = d / scale
+
+        def f(t: float) -> float:
+            self._set_flat(torch.add(x, unit, alpha=t))
+            return float(closure())
+
+        t, f_new, evals = authors_line_search(f, f0, scale, group["max_evals"], AUTHORS_TOL)
+        self._set_flat(torch.add(x, unit, alpha=t))
+        state.update(prev_x=x, prev_g=g, last_evals=evals, last_step=t / scale)
+        self._count(state, evals, f0, f_new)
+        return loss.new_tensor(f_new)

@@ -37,7 +37,7 @@ from lossland.progress import log, on_terminal, progress
 
 KNOWN_KEYS = {  # the settings a pack knows how to apply, per optimizer
     "sgd": {"name", "lr", "batch_size", "epochs"},
-    "lbfgs": {"name", "history_size", "max_evals", "initial_step", "epochs"},
+    "lbfgs": {"name", "history_size", "max_evals", "initial_step", "epochs", "line_search"},
 }
 # Measured with benchmarks/train_throughput.py (README, Speed) on the 2-core CPU, where packs of
 # 3-16 ran at: fcp 1.1-3.7x (SGD) and 1.7-3.4x (L-BFGS-GSS) the loop's rate; ae 0.8-1.3x; lstm
@@ -61,6 +61,10 @@ def why_sequential(cfg: DictConfig, device: torch.device) -> str | None:
     unknown = sorted(set(opt.keys()) - KNOWN_KEYS[opt.name])
     if unknown:
         return f"opt.{unknown[0]} is not supported by packs"
+    if opt.get("line_search", "spec") != "spec":
+        return f"opt.line_search={opt.line_search} is not packed (only the spec search is)"
+    if cfg.get("precision", "float32") != "float32":
+        return f"precision={cfg.precision} is not packed"
     if (cfg.arch.name, device.type, opt.name) in SLOWER_PACKED:
         return f"a {opt.name} pack of {cfg.arch.name} is not faster than the loop on {device.type}"
     return None

@@ -49,7 +49,7 @@ def check_set(name: str) -> str:
 
 
 def finished_runs(out_dir: str | Path, arch: str, opt: str) -> dict[str, list[dict]]:
-    """Records of the runs that finished (not diverged), by training config (dir signature).
+    """Records of the runs that ended (done or diverged), by training config (dir signature).
 
     Corrupt records are named and skipped; a record whose config does not hash to its
     directory's signature (moved by hand, an older layout) is named and left out.
@@ -67,7 +67,7 @@ def finished_runs(out_dir: str | Path, arch: str, opt: str) -> dict[str, list[di
         if identity.dir_signature(record.get("config", {}), "train") != sig:
             log.warning("skipping %s: its config does not belong in %s", path, task.parent)
             continue
-        if record.get("status") == "done":
+        if record.get("status") in ("done", "diverged"):
             record_hash = record.get("record_hash") or identity.record_hash(record)
             groups.setdefault(sig, []).append(
                 record | {"task_dir": str(task), "record_hash": record_hash}
@@ -111,7 +111,8 @@ def select_runs(
     allow_partial: bool = False,
     train_sig: str | None = None,
 ) -> list[dict]:
-    """The `n_select` finished runs of one training config, lowest min train loss first."""
+    """The `n_select` finished runs of one training config, lowest min train loss first; a
+    diverged run counts as finished but ranks after every run that converged."""
     _, runs = pick_config(finished_runs(out_dir, arch, opt), arch, opt, train_sig)
     if len(runs) < n_runs and not allow_partial:
         raise LosslandError(
@@ -122,7 +123,7 @@ def select_runs(
         raise LosslandError(
             f"{arch}/{opt}: no finished runs under {out_dir}: run the training first"
         )
-    runs.sort(key=lambda r: (r["min_train_loss"], r["seed"]))
+    runs.sort(key=lambda r: (r["status"] != "done", r["min_train_loss"], r["seed"]))
     return runs[:n_select]
 
 

@@ -15,7 +15,7 @@ from lossland import packs, training
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn
 from lossland.models import build_model, get_flat, loss_from_outputs
-from tests.test_packs import Killed, pack_of, records_close, tiny
+from tests.test_packs import Killed, opt_of, pack_of, records_close, tiny
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 CUDA = torch.device("cuda") if torch.cuda.is_available() else None
@@ -25,7 +25,7 @@ RTOL = 1e-4
 @pytest.mark.parametrize("opt", ["sgd", "lbfgs"])
 @pytest.mark.parametrize("arch", ["fcp", "lstm"])
 def test_pack_equals_the_seeds_alone_on_cuda(mnist_root, tmp_path, arch, opt):
-    settings = (f"arch={arch}", f"opt={opt}", "opt.epochs=3", "device=cuda")
+    settings = (f"arch={arch}", *opt_of(opt), "opt.epochs=3", "device=cuda")
     _, runs = pack_of(mnist_root, tmp_path / "pack", *settings, k=3)
     packed = packs.train_pack(runs, CUDA)
     for run, record in zip(runs, packed, strict=True):

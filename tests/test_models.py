@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lossland.errors import LosslandError
 from lossland.models import (
@@ -29,12 +30,69 @@ def test_parameter_count_matches_table_1(arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_flat_vector_is_parameters_in_module_order(arch):
-    model = build_model(arch)
-    w = torch.randn(N_PRM[arch])
+    # The reference: SPEC.md's layer table written out by hand as (out, in) weight shapes in
+    # the authors' order, and each net's forward pass written with torch.nn.functional on
+    # slices of the flat vector. A different layout gives a different output.
+    torch.manual_seed(0)
+    w = 0.1 * torch.randn(N_PRM[arch], dtype=torch.float64)
+    model = build_model(arch).double()
     set_flat(model, w)
     assert torch.equal(get_flat(model), w)
-    first = next(model.parameters())
-    assert torch.equal(first.detach().flatten(), w[: first.numel()])
+    x = torch.rand(5, 1, 28, 28, dtype=torch.float64)
+    torch.testing.assert_close(model(x), HAND_FORWARD[arch](x, w))
+
+
+HAND_LAYOUT = {  # SPEC.md, Architectures: every parameter's shape, in order
+    "fcp": [(50, 784), (50, 50), (10, 50)],
+    "lenet": [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,),
+              (10, 84), (10,)],
+    "lstm": [(192, 28), (192, 48), (192,), (192,), (10, 48)],  # W_ih, W_hh, b_ih, b_hh, head
+    "ae": [(32, 784), (32, 32), (32, 32), (784, 32)],
+}  # fmt: skip
+
+
+def hand_split(w: torch.Tensor, arch: str) -> list[torch.Tensor]:
+    sizes = [int(np.prod(shape)) for shape in HAND_LAYOUT[arch]]
+    assert sum(sizes) == PAPER_N_PRM[arch]
+    return [t.view(shape) for t, shape in zip(w.split(sizes), HAND_LAYOUT[arch], strict=True)]
+
+
+def hand_lstm(seq: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """LSTM with gates in PyTorch's documented order (input, forget, cell, output), h0 = c0 = 0,
+    then the bias-free head on the last hidden state. seq: [batch, 28 steps, 28 features]."""
+    w_ih, w_hh, b_ih, b_hh, head = hand_split(w, "lstm")
+    h = c = seq.new_zeros(len(seq), 48)
+    for t in range(seq.shape[1]):
+        i, f, g, o = (seq[:, t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+    return h @ head.T
+
+
+def hand_fcp(x, w):
+    w1, w2, w3 = hand_split(w, "fcp")
+    return F.softplus(F.softplus(x.flatten(1) @ w1.T) @ w2.T) @ w3.T
+
+
+def hand_lenet(x, w):
+    c1, b1, c2, b2, l1, d1, l2, d2, l3, d3 = hand_split(w, "lenet")
+    h = F.avg_pool2d(F.softplus(F.conv2d(x, c1, b1, padding=2)), 2)
+    h = F.avg_pool2d(F.softplus(F.conv2d(h, c2, b2)), 2).flatten(1)
+    return F.softplus(F.softplus(h @ l1.T + d1) @ l2.T + d2) @ l3.T + d3
+
+
+def hand_ae(x, w):
+    w1, w2, w3, w4 = hand_split(w, "ae")
+    h = F.softplus(F.softplus(F.softplus(x.flatten(1) @ w1.T) @ w2.T) @ w3.T)
+    return torch.sigmoid(h @ w4.T)
+
+
+HAND_FORWARD = {
+    "fcp": hand_fcp,
+    "lenet": hand_lenet,
+    "lstm": lambda x, w: hand_lstm(x.flatten(1)[:, lstm_permutation()].view(-1, 28, 28), w),
+    "ae": hand_ae,
+}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -58,10 +116,32 @@ def test_activation_is_selectable():
         build_model("fcp", "tanh")
 
 
-def test_lstm_permutation_is_fixed():
+# torch.randperm(784, generator=torch.Generator().manual_seed(1234)) on CPU, as the authors'
+# NN_arch.py (LSTM_sMNIST) draws it: its first 12 and last 5 entries, recorded once.
+PERM_HEAD = [111, 112, 772, 475, 120, 209, 418, 25, 311, 38, 733, 723]
+PERM_TAIL = [358, 701, 7, 328, 31]
+
+
+def test_lstm_permutation_is_the_authors():
     p = lstm_permutation()
-    assert torch.equal(p, lstm_permutation()) and sorted(p.tolist()) == list(range(784))
-    assert torch.equal(p, torch.randperm(784, generator=torch.Generator().manual_seed(1234)))
+    assert sorted(p.tolist()) == list(range(784))
+    assert p[:12].tolist() == PERM_HEAD and p[-5:].tolist() == PERM_TAIL
+
+
+@pytest.mark.parametrize("k", [0, 1, 11, 779, 783])
+def test_lstm_reads_pixel_perm_k_at_step_k_div_28(k):
+    # One lit pixel at image index perm[k] must reach the LSTM as feature k % 28 of step k // 28;
+    # the reference is the hand-written LSTM fed that sequence directly (no permutation code).
+    torch.manual_seed(0)
+    w = 0.3 * torch.randn(N_PRM["lstm"], dtype=torch.float64)
+    model = build_model("lstm").double()
+    set_flat(model, w)
+    pixel = (PERM_HEAD + [None] * 767 + PERM_TAIL)[k]
+    image = torch.zeros(1, 1, 28, 28, dtype=torch.float64)
+    image.view(-1)[pixel] = 1.0
+    seq = torch.zeros(1, 28, 28, dtype=torch.float64)
+    seq[0, k // 28, k % 28] = 1.0
+    torch.testing.assert_close(model(image), hand_lstm(seq, w))
 
 
 def test_unknown_arch_lists_choices():

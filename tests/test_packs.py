@@ -43,6 +43,11 @@ def weights_close(dir_a, dir_b) -> None:
         np.testing.assert_allclose(wa, wb, rtol=RTOL, atol=RTOL * np.abs(wa).max())
 
 
+def opt_of(opt: str) -> tuple[str, ...]:
+    """Packs implement the spec line search of L-BFGS-GSS (others fall back to the loop)."""
+    return ("opt=lbfgs", "opt.line_search=spec") if opt == "lbfgs" else (f"opt={opt}",)
+
+
 def pack_of(mnist_root, out_dir, *overrides: str, k: int = 3):
     cfg = tiny(mnist_root, out_dir, f"seeds_per_task={k}", *overrides)
     return cfg, training.seed_runs(cfg)
@@ -51,7 +56,7 @@ def pack_of(mnist_root, out_dir, *overrides: str, k: int = 3):
 @pytest.mark.parametrize("opt", ["sgd", "lbfgs"])
 @pytest.mark.parametrize("arch", ["fcp", "lenet", "lstm", "ae"])
 def test_pack_equals_the_seeds_alone(mnist_root, tmp_path, arch, opt):
-    settings = (f"arch={arch}", f"opt={opt}", "opt.epochs=3")
+    settings = (f"arch={arch}", *opt_of(opt), "opt.epochs=3")
     cfg, runs = pack_of(mnist_root, tmp_path / "pack", *settings, k=2)
     packed = packs.train_pack(runs, torch.device("cpu"))  # also where CPU tasks don't pack
     for run, record in zip(runs, packed, strict=True):
@@ -77,8 +82,8 @@ def test_task_packs_sgd_and_skips_finished_seeds(mnist_root, tmp_path, caplog):
 def test_killed_pack_resumes_to_the_uninterrupted_pack(
     mnist_root, tmp_path, monkeypatch, caplog, opt
 ):
-    _, whole = pack_of(mnist_root, tmp_path / "whole", f"opt={opt}")
-    _, broken = pack_of(mnist_root, tmp_path / "broken", f"opt={opt}")
+    _, whole = pack_of(mnist_root, tmp_path / "whole", *opt_of(opt))
+    _, broken = pack_of(mnist_root, tmp_path / "broken", *opt_of(opt))
     packs.train_pack(whole, torch.device("cpu"))
 
     record_epochs = packs.record_epochs

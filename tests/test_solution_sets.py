@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -55,3 +56,15 @@ def test_pairs_are_distinct_seeded_and_stable():
     assert pairs == draw_pairs(48, 300, seed=0, set_name="sgd-test")
     assert pairs != draw_pairs(48, 300, seed=0, set_name="sgd-train")
     assert draw_pairs(3, 300, seed=0, set_name="x") == [(0, 1), (0, 2), (1, 2)]
+
+
+def test_a_diverged_run_ranks_last_instead_of_blocking(tiny_sweep, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(tiny_sweep / "train", out / "train")
+    path = out / "train/fcp/sgd/seed=1/result.json"
+    record = json.loads(path.read_text())
+    record |= {"status": "diverged", "min_train_loss": 0.0}  # lowest loss, but diverged
+    path.write_text(json.dumps(record))
+    everyone = select_runs(out, "fcp", "sgd", n_select=4, n_runs=4)  # 4 of 4 ended: no error
+    assert [r["seed"] for r in everyone][-1] == 1
+    assert 1 not in [r["seed"] for r in select_runs(out, "fcp", "sgd", n_select=3, n_runs=4)]

@@ -458,7 +458,7 @@ def render_index(report: Report) -> str:
     ts1 = html.Section("tableS1", "Table S1: weight statistics")
     ts1.text(
         "Mean (mu) and standard deviation (sigma) of the concatenated vectors of each set. "
-        "Grey rows: the paper's values (its text holds no LSTM row). Files: table_s1.csv, .md."
+        "Grey rows: the paper's values. Files: table_s1.csv, .md."
     )
     ts1.table(t["table_s1"], style="e")
     sections.append(ts1)

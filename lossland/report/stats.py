@@ -1,12 +1,15 @@
 """The numbers behind the tables and figures (SPEC.md, Analysis), on plain arrays and tables.
 
 Also the numbers the paper only shows as pictures: per arch, the median path height of each set,
-a two-sided Mann-Whitney U test of BFGS vs SGD heights, and how well the BFGS and SGD clusters
+a permutation test of BFGS vs SGD heights whose unit is the solution (the Mann-Whitney test over
+paths kept as descriptive), and how well the BFGS and SGD clusters
 separate in (kernel) PCA space, as a cross-validated linear classifier's accuracy on PC1-PC2.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,7 +112,12 @@ def longer_fraction(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def height_tests(paths: pd.DataFrame) -> pd.DataFrame:
-    """Per arch and comparison: n, medians, Mann-Whitney U (two-sided) of BFGS vs SGD heights."""
+    """Per arch and comparison: n, medians, Mann-Whitney U (two-sided) of BFGS vs SGD heights.
+
+    Descriptive only: the paths of a set share their endpoints (300 paths, 48 solutions), so
+    this p-value treats dependent paths as independent and overstates significance. The test
+    whose unit is the solution is `solution_height_tests`.
+    """
     ok = paths[paths.status == "done"]
     rows = []
     for arch in sorted(ok.arch.unique()):
@@ -160,3 +168,115 @@ def height_medians(paths: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
         .sort_values(["arch", "landscape", "set"], ignore_index=True)
     )
+
+
+# --- Tests whose unit is the solution (issue 10) -------------------------------------------
+
+
+def solution_means(paths: pd.DataFrame) -> pd.Series:
+    """Each solution's mean path height over the paths it ends (index: seed)."""
+    ends = pd.concat(
+        [
+            paths[["seed_i", "height"]].rename(columns={"seed_i": "seed"}),
+            paths[["seed_j", "height"]].rename(columns={"seed_j": "seed"}),
+        ]
+    )
+    return ends.groupby("seed")["height"].mean()
+
+
+def median_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.median(a) - np.median(b))
+
+
+def mean_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(a) - np.mean(b))
+
+
+def superiority(a: np.ndarray, b: np.ndarray) -> float:
+    """P(a value of a > a value of b), ties half (the common-language effect size, AUC)."""
+    diff = np.subtract.outer(np.asarray(a, float), np.asarray(b, float))
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
+def permutation_test(
+    a: np.ndarray, b: np.ndarray, statistic=mean_difference, n_perm: int = 10_000, seed: int = 0
+) -> float:
+    """Two-sided p-value of `statistic` when the labels of the units are exchangeable.
+
+    All relabellings are enumerated when there are at most n_perm of them (an exact test);
+    otherwise n_perm random ones, p = (1 + hits) / (1 + n_perm).
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    pooled, n_a = np.concatenate([a, b]), len(a)
+    observed = abs(statistic(a, b))
+    tol = 1e-12 * max(1.0, observed)
+    n = len(pooled)
+    if math.comb(n, n_a) <= n_perm:
+        hits = total = 0
+        for idx in itertools.combinations(range(n), n_a):
+            mask = np.zeros(n, bool)
+            mask[list(idx)] = True
+            hits += abs(statistic(pooled[mask], pooled[~mask])) >= observed - tol
+            total += 1
+        return hits / total
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(n_perm):
+        perm = rng.permutation(pooled)
+        hits += abs(statistic(perm[:n_a], perm[n_a:])) >= observed - tol
+    return (1 + hits) / (1 + n_perm)
+
+
+def bootstrap_interval(
+    a: np.ndarray, b: np.ndarray, statistic, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile interval of `statistic` when each set's units are resampled with replacement."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.choice(a, len(a)), rng.choice(b, len(b))) for _ in range(n_boot)]
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def solution_height_tests(paths: pd.DataFrame) -> pd.DataFrame:
+    """BFGS vs SGD path heights with the solution as the unit, per arch and comparison.
+
+    Each solution is summarised by its mean height over its paths. The test: the difference of
+    the two sets' mean summaries, its p-value from permuting set labels between whole solutions
+    (exact for small sets; a median-based statistic ties too often at n = 5 to be useful). The
+    effect sizes, with 95% bootstrap intervals over solutions: the difference of the medians
+    (Fig. 4) and P(a BFGS solution lies higher than an SGD one). `p_paths_descriptive` is the
+    old Mann-Whitney test over paths, which treats paths sharing endpoints as independent.
+    """
+    ok = paths[paths.status == "done"]
+    rows = []
+    for arch in sorted(ok.arch.unique()):
+        for landscape, bfgs, sgd in HEIGHT_TESTS:
+            sel = ok[(ok.arch == arch) & (ok.landscape == landscape)]
+            pa, pb = sel[sel.set == bfgs], sel[sel.set == sgd]
+            if pa.empty or pb.empty:
+                continue
+            a, b = solution_means(pa).to_numpy(), solution_means(pb).to_numpy()
+            rows.append(
+                {
+                    "arch": arch,
+                    "landscape": landscape,
+                    "bfgs_set": bfgs,
+                    "sgd_set": sgd,
+                    "n_solutions_bfgs": len(a),
+                    "n_solutions_sgd": len(b),
+                    "n_paths_bfgs": len(pa),
+                    "n_paths_sgd": len(pb),
+                    "median_bfgs": float(np.median(a)),
+                    "median_sgd": float(np.median(b)),
+                    "median_diff": median_difference(a, b),
+                    "median_diff_ci": bootstrap_interval(a, b, median_difference),
+                    "p_bfgs_higher": superiority(a, b),
+                    "p_bfgs_higher_ci": bootstrap_interval(a, b, superiority),
+                    "p_permutation": permutation_test(a, b),
+                    "p_paths_descriptive": float(
+                        mannwhitneyu(pa.height, pb.height, alternative="two-sided").pvalue
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)

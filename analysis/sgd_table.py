@@ -1,0 +1,53 @@
+"""`python analysis/sgd_table.py [root=docs/reproduction/sgd-lr]`: README's "SGD defaults" table.
+
+Reads the runs of jobs/sgd_lr_study.sh (one full-data seed per net and learning rate, under
+<root>/lr<lr>/train/<arch>/sgd/seed=0/) and prints, per net and rate, the paper's quantities
+(min train loss; test loss at w_test, the minimum of the test curve) at the run's budget and at
+shorter ones read off the same curves, beside the paper's SGD means (Table 1).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lossland import storage
+from lossland.report.tables import PAPER_TABLE1
+
+BUDGETS = (30, 100)  # epochs; each read off the recorded curves
+
+
+def rows(root: Path) -> list[str]:
+    out = []
+    for path in sorted(root.glob("lr*/train/*/sgd/seed=*/result.json")):
+        rec = storage.read_json(path)
+        if rec["config"]["dataset"].get("n_train") is not None:
+            continue  # full data only
+        arch, lr = rec["arch"], rec["config"]["opt"]["lr"]
+        train, test = np.array(rec["curves"]["train"]), np.array(rec["curves"]["test"])
+        paper = PAPER_TABLE1[arch]
+        for budget in BUDGETS:
+            if budget > rec["epochs_run"]:
+                continue
+            tr, te = train[: budget + 1], test[: budget + 1]
+            out.append(
+                f"| {arch} | {lr:g} | {budget} | {tr.min():.3g} ({tr.argmin()}) | "
+                f"{te.min():.4f} ({te.argmin()}) | {paper[1]:.3g} | {paper[3]:.4f} |"
+            )
+    return out
+
+
+def main(argv: list[str]) -> None:
+    settings = dict(a.split("=", 1) for a in argv if "=" in a)
+    root = Path(settings.get("root", argv[0] if argv and "=" not in argv[0] else ""))
+    root = root if str(root) not in ("", ".") else Path("docs/reproduction/sgd-lr")
+    print("| arch | lr | epochs | min train loss (epoch) | test loss at w_test (epoch) "
+          "| paper SGD train | paper SGD test |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows(root)) or "| (no full-data runs yet) |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

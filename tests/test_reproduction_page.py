@@ -1,0 +1,57 @@
+"""analysis/reproduction.py builds its page from real training records (and path records)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_page_from_records(tiny_sweep, tmp_path):
+    root = tmp_path / "reproduction"
+    shutil.copytree(tiny_sweep / "train", root / "fcp-spec" / "train")
+    for set_name, base in (("bfgs-train", 1.0), ("sgd-train", 0.1)):  # 3 solutions, 3 paths
+        land = root / "fcp-spec" / "paths" / "fcp" / set_name / "train"
+        land.mkdir(parents=True)
+        for k, (i, j) in enumerate(itertools.combinations(range(3), 2)):
+            record = {"height": base + k, "straight_height": 2 * base, "seed_i": i, "seed_j": j}
+            (land / f"pair={i}-{j}.json").write_text(json.dumps(record))
+    page = tmp_path / "page.md"
+    done = subprocess.run(
+        [sys.executable, "analysis/reproduction.py", f"root={root}", f"page={page}",
+         "full_only=false"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=os.environ | {"PYTHONPATH": str(REPO)},  # this checkout's lossland, not another
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = page.read_text()
+    assert "SGD runs (n = 4" in text and "L-BFGS-GSS runs (n = 4)" in text
+    assert "| paper | 1.26e-08 | 6.21e-04 | 9.69e-02 | 8.25e-02 | 48 of 75 | 48 of 75 |" in text
+    assert "| ours |" in text and "3 of 4" in text  # round(48/75 * 4) = 3 selected
+    assert "-1.44e-03" in text  # Table S1's paper row
+    # 3 + 3 solutions: the smallest possible p is 2/20 = 0.1 > 0.05
+    assert "BFGS paths are higher than SGD paths: not testable at this n (n = 3 + 3" in text
+    assert "No finished full-data run yet." in text  # the authors' variant has no records here
+
+
+def test_precision_check_continues_a_run_in_both_dtypes(tiny_sweep, mnist_root, tmp_path):
+    root = tmp_path / "reproduction"
+    shutil.copytree(tiny_sweep / "train", root / "fcp-spec" / "train")
+    done = subprocess.run(
+        [sys.executable, "analysis/precision_check.py", f"root={root}", "iters=3",
+         f"data={mnist_root}", "n_train=300"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads((root / "fcp-spec" / "precision_check.json").read_text())
+    f32, f64 = result["continued"]
+    assert (f32["dtype"], f64["dtype"]) == ("float32", "float64")
+    # the same start in both dtypes: equal to float32's rounding
+    assert abs(f32["start_loss"] - f64["start_loss"]) < 1e-5 * f64["start_loss"]
+    assert f32["n_iter"] == f64["n_iter"] == 3 and f64["min_loss"] <= f64["start_loss"]
