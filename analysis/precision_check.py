@@ -52,7 +52,10 @@ def main(argv: list[str]) -> None:
     s = dict(a.split("=", 1) for a in argv if "=" in a)
     root = Path(s.get("root", "docs/reproduction"))
     variant, iters = s.get("variant", "fcp-spec"), int(s.get("iters", 100))
-    run_dir = root / variant / "train" / "fcp" / "lbfgs" / f"seed={s.get('seed', 0)}"
+    runs = sorted((root / variant / "train" / "fcp" / "lbfgs").glob(f"*/seed={s.get('seed', 0)}"))
+    if len(runs) != 1:
+        raise SystemExit(f"error: expected one lbfgs seed={s.get('seed', 0)} run, found {runs}")
+    run_dir = runs[0]
     rec = storage.read_json(run_dir / storage.RESULT_FILE)
     torch.set_flush_denormal(True)
     limit = int(s["n_train"]) if "n_train" in s else None  # tests: a few images
@@ -71,7 +74,7 @@ def main(argv: list[str]) -> None:
             for dt in (torch.float32, torch.float64)
         ],
     }
-    storage.write_json(run_dir.parents[3] / "precision_check.json", result)
+    storage.write_json(root / variant / "precision_check.json", result)
     for c in result["continued"]:
         print(
             f"{c['dtype']}: start {c['start_loss']:.4g}, min {c['min_loss']:.4g} after {iters} "

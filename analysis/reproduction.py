@@ -41,7 +41,7 @@ FULL_DATA_ONLY = True  # the page is about full-data runs; tests turn this off (
 def runs(out_dir: Path, opt: str) -> list[dict]:
     """Finished full-data records of one optimizer, by seed."""
     found = []
-    for path in sorted((out_dir / "train" / "fcp" / opt).glob("seed=*/result.json")):
+    for path in sorted((out_dir / "train" / "fcp" / opt).glob("*/seed=*/result.json")):
         rec = storage.read_json(path)
         full = rec["config"]["dataset"].get("n_train") is None or not FULL_DATA_ONLY
         if full and rec["status"] == "done":

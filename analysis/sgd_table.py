@@ -21,7 +21,7 @@ BUDGETS = (30, 100)  # epochs; each read off the recorded curves
 
 def rows(root: Path) -> list[str]:
     out = []
-    for path in sorted(root.glob("lr*/train/*/sgd/seed=*/result.json")):
+    for path in sorted(root.glob("lr*/train/*/sgd/*/seed=*/result.json")):
         rec = storage.read_json(path)
         if rec["config"]["dataset"].get("n_train") is not None:
             continue  # full data only

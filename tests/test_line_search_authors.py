@@ -7,14 +7,12 @@ Every expected trial point below is derived by hand from the notebook's rules (f
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from lossland.errors import LosslandError
 from lossland.lbfgs_gss import LBFGSGSS, two_loop_direction
 from lossland.line_search_authors import authors_line_search, trial_step
 from lossland.training import train_one
@@ -139,17 +137,3 @@ def test_record_has_diagnostics_and_precision(mnist_root, tmp_path, precision):
         other = train_one(f32, dir32)["curves"]["train"]
         assert other[0] == pytest.approx(record["curves"]["train"][0], rel=1e-5)
         assert other != record["curves"]["train"]
-
-
-def test_records_from_before_the_new_settings_still_count(mnist_root, tmp_path):
-    # made before `line_search` existed, i.e. with SPEC.md's search
-    cfg, task_dir = tiny(mnist_root, tmp_path, "opt=lbfgs", "opt.line_search=spec", "opt.epochs=1")
-    train_one(cfg, task_dir)
-    path = task_dir / "result.json"
-    record = json.loads(path.read_text())
-    del record["config"]["precision"], record["config"]["opt"]["line_search"]  # an older record
-    path.write_text(json.dumps(record))
-    assert train_one(cfg, task_dir)["config"] == record["config"]  # skipped, not refused
-    authors, _ = tiny(mnist_root, tmp_path, "opt=lbfgs_authors", "opt.epochs=1")
-    with pytest.raises(LosslandError, match="another config"):
-        train_one(authors, task_dir)

@@ -156,12 +156,14 @@ def test_divergence_is_the_same_record_as_alone(mnist_root, tmp_path):
 
 def test_unpackable_settings_fall_back_and_say_so(mnist_root, tmp_path, caplog):
     cpu = torch.device("cpu")
-    cfg, _ = pack_of(mnist_root, tmp_path, "arch=ae", "opt=lbfgs", "opt.epochs=1", k=2)
+    cfg, _ = pack_of(mnist_root, tmp_path, "arch=ae", *opt_of("lbfgs"), "opt.epochs=1", k=2)
     with caplog.at_level(logging.INFO, logger="lossland"):
         records = training.train_task(cfg)
     assert "one after another: a lbfgs pack of ae is not faster than the loop on cpu" in caplog.text
     assert [r["seed"] for r in records] == [0, 1]
     lenet, _ = pack_of(mnist_root, tmp_path, "arch=lenet")
+    authors, _ = pack_of(mnist_root, tmp_path, "opt=lbfgs")  # the default line search
+    assert "opt.line_search=authors is not packed" in packs.why_sequential(authors, cpu)
     assert "not faster than the loop on cpu" in packs.why_sequential(lenet, cpu)
     OmegaConf.set_struct(cfg, False)
     cfg.opt = {"name": "sgd", "lr": 0.1, "batch_size": 64, "epochs": 2, "line_search": "x"}

@@ -61,7 +61,7 @@ def test_pairs_are_distinct_seeded_and_stable():
 def test_a_diverged_run_ranks_last_instead_of_blocking(tiny_sweep, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(tiny_sweep / "train", out / "train")
-    path = out / "train/fcp/sgd/seed=1/result.json"
+    (path,) = out.glob("train/fcp/sgd/*/seed=1/result.json")
     record = json.loads(path.read_text())
     record |= {"status": "diverged", "min_train_loss": 0.0}  # lowest loss, but diverged
     path.write_text(json.dumps(record))
