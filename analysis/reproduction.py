@@ -22,9 +22,9 @@ from lossland.report.records import load_paths
 from lossland.report.tables import PAPER_TABLE1, PAPER_TABLE_S1
 
 VARIANTS = {  # out_dir under root -> what it is
-    "fcp-spec": "L-BFGS-GSS, SPEC.md's golden section search (opt.line_search=spec), float32",
+    "fcp-spec": "L-BFGS-GSS, the spec golden section search (opt.line_search=spec), float32",
     "fcp-authors": "L-BFGS-GSS, the authors' line search (opt=lbfgs, the default), float32",
-    "fcp-spec-float64": "L-BFGS-GSS, SPEC.md's search, precision=float64 (opt.line_search=spec)",
+    "fcp-spec-float64": "L-BFGS-GSS, the spec search, precision=float64 (opt.line_search=spec)",
 }
 SELECT = 48 / 75  # the paper keeps the 48 of 75 runs of lowest train loss
 ALPHA = 0.05

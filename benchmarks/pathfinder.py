@@ -4,7 +4,7 @@
 
 For each arch at the settings its path jobs use (conf/paths.yaml's finder.point_chunk and
 image_chunk, capped per arch and device by `path_job.point_chunk_for`), one path (M = 50
-points, N_F = 10, the SPEC defaults) between two freshly initialised nets, scored on the first
+points, N_F = 10, the paper's defaults) between two freshly initialised nets, scored on the first
 `--images` training images. A step is one evaluation of L and dL/db at all M points plus one
 Adam update:
 - batched: `find_paths`, all M points in one vmapped (or, for the LSTM, hand-batched) call;

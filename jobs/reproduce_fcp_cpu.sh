@@ -22,7 +22,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's lossland 
 PY=${PYTHON:-python}
 [ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
 
-spec=$ROOT/fcp-spec         # opt.line_search=spec: SPEC.md's golden section search
+spec=$ROOT/fcp-spec         # opt.line_search=spec: the golden section search of docs/decisions.md#training
 authors=$ROOT/fcp-authors   # conf/opt/lbfgs_authors.yaml: the authors' notebook
 f64=$ROOT/fcp-spec-float64  # the spec search in float64: does float32 stop it early?
 

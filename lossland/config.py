@@ -29,7 +29,7 @@ class StopOn(str, Enum):
 
 
 class LineSearch(str, Enum):
-    """L-BFGS-GSS line search: SPEC.md's golden section search or the authors' notebook's."""
+    """L-BFGS-GSS line search: the spec reading or the authors' notebook's (docs/decisions.md)."""
 
     spec = "spec"
     authors = "authors"

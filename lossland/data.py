@@ -1,4 +1,4 @@
-"""MNIST as whole tensors on the device (SPEC.md, Data).
+"""MNIST as whole tensors on the device (docs/decisions.md#data).
 
 Both real sources end up as the same four IDX files under `<root>/MNIST/raw/`, which
 torchvision's own reader loads: torchvision's download (a connected machine) or the

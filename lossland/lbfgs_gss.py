@@ -17,7 +17,7 @@ from lossland.line_search_authors import authors_line_search
 PHI = (1.0 + math.sqrt(5.0)) / 2.0
 CURVATURE_EPS = 1e-10  # a pair is unusable when s.y <= eps * |s| |y|
 MIN_STEP = 1e-12  # floor for the adaptive initial trial step
-LINE_SEARCHES = ("spec", "authors")  # SPEC.md's golden section search | the authors' notebook
+LINE_SEARCHES = ("spec", "authors")  # docs/decisions.md#training: both readings
 AUTHORS_RHO_EPS = 1e-6  # notebook: rho = 1 / (s.y + 1e-6)
 AUTHORS_MIN_COS = 1e-4  # notebook: reset the history when cos(s, y) < 1e-4
 AUTHORS_TOL = 1e-4  # notebook: stop refining when |f_a - f_b| or |b - a| is below this

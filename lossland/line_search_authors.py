@@ -2,8 +2,8 @@
 
 The paper's Algorithm 1 says only "Golden Section Search". The authors' notebook
 (`L-BFGS_GSS_NN.ipynb` in github.com/jy856-jpg/path-finding, class `LBFGS_Brent`) fixes what
-the paper leaves open, and differs from SPEC.md's reading (`golden_section_search`) in ways that
-matter near a minimum:
+the paper leaves open, and differs from the spec reading (docs/decisions.md#training,
+`golden_section_search`) in ways that matter near a minimum:
 
 - steps are distances t along the unit direction; the first trial is t = 0.2 |d| (the direction
   is H grad, so this is 0.2 of the quasi-Newton step) and the bracket grows 0.2 -> 0.8 -> 1.6

@@ -1,4 +1,4 @@
-"""The paper's four nets (SPEC.md, Architectures) and their flat weight vectors.
+"""The paper's four nets (docs/decisions.md#architectures) and their flat weight vectors.
 
 The flat vector is `model.parameters()` concatenated in module order: the layout of the
 authors' published [n, N_prm] float32 .npy weight files.

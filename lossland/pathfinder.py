@@ -1,4 +1,4 @@
-"""FourierPathFinder (paper Algorithm 2, SPEC.md): low-loss paths between two points.
+"""FourierPathFinder (paper Algorithm 2, docs/decisions.md#paths): low-loss paths between points.
 
 w(t) = (1 - t) w_i + t w_j + sum_n b_n sin(n pi t) is evaluated at M equally spaced t_m in
 [0, 1]; Adam minimises L = sum_m loss(w(t_m)) + lambda sum_m |w(t_{m+1}) - w(t_m)|^2 over b

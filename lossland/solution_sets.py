@@ -1,4 +1,4 @@
-"""Solution sets and their pairs (SPEC.md, Solution sets).
+"""Solution sets and their pairs (docs/decisions.md#sets).
 
 Per arch and optimizer, the finished runs with the lowest minimum train loss (48 of 75 in the
 paper) form the "train" set (their w_train) and the "test" set (the same runs' w_test). Pairs

@@ -1,4 +1,4 @@
-"""One training job (SPEC.md, Training): an arch x optimizer x seed, its loss curves and minima.
+"""One training job (docs/decisions.md#training): arch x optimizer x seed, its curves and minima.
 
 After every epoch (and at epoch 0) the full train and test losses are recorded; w_train is the
 weight vector at the minimum of the train curve and w_test at the minimum of the stopping

@@ -30,7 +30,8 @@ def test_parameter_count_matches_table_1(arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_flat_vector_is_parameters_in_module_order(arch):
-    # The reference: SPEC.md's layer table written out by hand as (out, in) weight shapes in
+    # The reference: docs/decisions.md's layer table written out by hand as (out, in) weight
+    # shapes in
     # the authors' order, and each net's forward pass written with torch.nn.functional on
     # slices of the flat vector. A different layout gives a different output.
     torch.manual_seed(0)
@@ -42,7 +43,7 @@ def test_flat_vector_is_parameters_in_module_order(arch):
     torch.testing.assert_close(model(x), HAND_FORWARD[arch](x, w))
 
 
-HAND_LAYOUT = {  # SPEC.md, Architectures: every parameter's shape, in order
+HAND_LAYOUT = {  # docs/decisions.md#architectures: every parameter's shape, in order
     "fcp": [(50, 784), (50, 50), (10, 50)],
     "lenet": [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,),
               (10, 84), (10,)],

@@ -1,5 +1,5 @@
 """Slurm launching: the presets compose into the sbatch flags a cluster needs; on a live Slurm
-(jobs/ci_slurm_e2e.sh starts one) a sweep lands, resubmits as a no-op, and a preempted task is
+(.ci/slurm_e2e.sh starts one) a sweep lands, resubmits as a no-op, and a preempted task is
 requeued and resumes from its checkpoint to the uninterrupted result.
 """
 

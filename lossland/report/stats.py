@@ -1,4 +1,4 @@
-"""The numbers behind the tables and figures (SPEC.md, Analysis), on plain arrays and tables.
+"""The numbers behind the tables and figures (docs/decisions.md#analysis), on plain arrays.
 
 Also the numbers the paper only shows as pictures: per arch, the median path height of each set,
 a permutation test of BFGS vs SGD heights whose unit is the solution (the Mann-Whitney test over

@@ -15,7 +15,8 @@ from lossland.storage import path_task_dirs
 
 RUN_STATES = ("done", "diverged", "failed", "incomplete", "corrupt", "missing")
 PATH_STATES = ("done", "diverged", "corrupt", "missing")
-LANDSCAPE_SETS = {"train": SET_NAMES, "test": ("bfgs-test", "sgd-test")}  # SPEC: landscapes
+# docs/decisions.md#sets: the landscapes each set is scored on
+LANDSCAPE_SETS = {"train": SET_NAMES, "test": ("bfgs-test", "sgd-test")}
 
 
 def run_status(runs: Records) -> pd.DataFrame:
@@ -48,7 +49,8 @@ def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.Dat
     """Per arch x set x landscape: pairs expected (pairs.json) and in each state.
 
     Every arch with finished runs is expected to have all four sets on the train landscape and
-    the two test sets on the test landscape (SPEC); `started` says whether its pairs.json exists.
+    the two test sets on the test landscape (docs/decisions.md#sets); `started` says whether its
+    pairs.json exists.
     """
     t, exp = paths.table, paths.expected
     rows = []

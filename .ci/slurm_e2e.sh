@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# jobs/ci_slurm_e2e.sh - a tiny end-to-end study on a real single-node Slurm, as a user would run
+# .ci/slurm_e2e.sh - a tiny end-to-end study on a real single-node Slurm, as a user would run
 # it on a cluster (hydra/launcher=slurm_cpu: the GPU preset minus the GPU):
 #   training sweep (one job array) -> path sweep (one job array) -> analysis/aggregate.py,
 # then checks the records and the report, resubmits both sweeps and checks that nothing reruns,
@@ -7,7 +7,7 @@
 # sweep with a bad value submits nothing, runs the Slurm
 # tests (tests/test_slurm.py: failure logs, preemption + requeue + resume), and stops Slurm.
 #
-#   bash jobs/ci_slurm_e2e.sh          # from the repo root, in the project's virtualenv
+#   bash .ci/slurm_e2e.sh          # from the repo root, in the project's virtualenv
 #
 #   SHARED            the shared folder with slurm/start-slurm.sh       (default ../shared)
 #   LOSSLAND_DATA_ROOT  MNIST root, fetched if missing                  (default outputs/data)

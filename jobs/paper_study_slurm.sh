@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The paper's whole study on a Slurm GPU cluster (README, "Running on your cluster"): 600
+# trainings, the paths of every set on both landscapes, then the report. Run it from the
+# repository root on the login node, inside tmux: each sweep waits for its job array.
+# Resubmitting skips every finished task.
+#
+#   PARTITION=gpu bash jobs/paper_study_slurm.sh [extra hydra.launcher.KEY=VALUE ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+launcher=(hydra/launcher=slurm "hydra.launcher.partition=${PARTITION:?set PARTITION=<your GPU partition>}" "$@")
+python -m lossland.data download root=outputs/data
+python -m lossland.train -m "${launcher[@]}" arch=fcp,lenet,lstm,ae opt=sgd,lbfgs seed='range(75)'
+python -m lossland.paths -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
+  set=bfgs-train,bfgs-test,sgd-train,sgd-test landscape=train chunk='range(12)' chunk_size=25
+python -m lossland.paths -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
+  set=bfgs-test,sgd-test landscape=test chunk='range(12)' chunk_size=25
+python -m lossland.probe -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
+  set=bfgs-train,bfgs-test,sgd-train,sgd-test probe=hessian,noise,perturb,interp,slice
+python analysis/aggregate.py out_dir=outputs

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The small local study of README's quickstart, after the install: all four nets x both
+# optimizers x 3 seeds (conf/preset/small.yaml, sized per net in conf/sized/), the paths of all
+# four nets on the train and test landscapes, then the report (outputs/small/report/index.html).
+# Rerunning it skips everything that is finished.
+#
+#   bash jobs/quickstart.sh            # from the repository root, in the project's virtualenv
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m lossland.data download
+python -m lossland.train -m preset=small
+python -m lossland.paths -m preset=small_paths
+python -m lossland.paths -m preset=small_paths set=bfgs-test,sgd-test landscape=test
+python analysis/aggregate.py out_dir=outputs/small
