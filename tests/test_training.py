@@ -120,6 +120,6 @@ def test_presets_win_over_the_defaults():
     assert (small.out_dir, small.dataset.n_train, small.opt.epochs) == ("outputs/small", 1000, 80)
     paths = compose("paths", ["preset=small_paths"])
     assert (paths.out_dir, paths.n_select, paths.finder.steps) == ("outputs/small", 3, 20)
-    lenet = compose("train", ["preset=small", "arch=lenet"])  # sized per net: conf/sized/
-    assert (lenet.dataset.n_train, lenet.opt.epochs, lenet.seeds_per_task) == (300, 25, 3)
+    lenet = compose("paths", ["preset=small_paths", "arch=lenet"])  # sized per net: conf/sized/
+    assert (lenet.dataset.n_train, lenet.finder.steps, lenet.n_select) == (50, 8, 3)
     assert compose("train", ["arch=lenet"]).opt.epochs == 100  # no preset, no sizes
