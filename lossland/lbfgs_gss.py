@@ -8,7 +8,7 @@ along that direction, w_{k+1} = w_k - u p with p = H grad.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import torch
 
@@ -50,6 +50,58 @@ def two_loop_direction(
     return q
 
 
+Search = Generator[float, float, tuple[float, float, int]]
+
+
+def golden_section_steps(f0: float, initial_step: float, max_evals: int) -> Search:
+    """The golden-section search as a generator: yields each trial u, is sent f(u). One search,
+    two drivers: `golden_section_search` below, and lbfgs_pack running many side by side."""
+    best_u, best_f, evals = 0.0, f0, 0
+
+    def seen(u: float, v: float) -> float:
+        nonlocal best_u, best_f, evals
+        v = v if math.isfinite(v) else math.inf
+        evals += 1
+        if v < best_f:
+            best_u, best_f = u, v
+        return v
+
+    if max_evals < 1:
+        return best_u, best_f, evals
+    a, fa = 0.0, f0
+    c = initial_step
+    fc = seen(c, (yield c))
+    b: float | None = None
+    fb = math.inf
+    if fc < fa:
+        b, fb = c, fc
+        while True:
+            if evals >= max_evals:
+                return best_u, best_f, evals
+            c = b + PHI * (b - a)
+            fc = seen(c, (yield c))
+            if fc >= fb:
+                break
+            a, fa, b, fb = b, fb, c, fc
+    while evals < max_evals:
+        if b is None:
+            x = a + (c - a) / PHI**2
+            fx = seen(x, (yield x))
+            if fx < fa:
+                b, fb = x, fx
+            else:
+                c, fc = x, fx
+            continue
+        x = a + c - b
+        fx = seen(x, (yield x))
+        (lo, flo), (hi, fhi) = sorted([(b, fb), (x, fx)])
+        if flo <= fhi:
+            c, b, fb = hi, lo, flo
+        else:
+            a, b, fb = lo, hi, fhi
+    return best_u, best_f, evals
+
+
 def golden_section_search(
     f: Callable[[float], float], f0: float, initial_step: float, max_evals: int
 ) -> tuple[float, float, int]:
@@ -64,50 +116,13 @@ def golden_section_search(
     Non-finite values count as +inf. Returns (best step, best value, evaluations used); the best
     step is 0.0 (with f0) when no evaluated point lowers f.
     """
-    best_u, best_f, evals = 0.0, f0, 0
-
-    def ev(u: float) -> float:
-        nonlocal best_u, best_f, evals
-        v = f(u)
-        v = v if math.isfinite(v) else math.inf
-        evals += 1
-        if v < best_f:
-            best_u, best_f = u, v
-        return v
-
-    if max_evals < 1:
-        return best_u, best_f, evals
-    a, fa = 0.0, f0
-    c, fc = initial_step, ev(initial_step)
-    b: float | None = None  # interior point of [a, c] with fb < fa, fb <= fc
-    fb = math.inf
-    if fc < fa:  # expand: (a, b, c) <- (b, c, c + PHI (c - b)) while f keeps decreasing
-        b, fb = c, fc
+    search = golden_section_steps(f0, initial_step, max_evals)
+    try:
+        u = next(search)
         while True:
-            if evals >= max_evals:
-                return best_u, best_f, evals
-            c = b + PHI * (b - a)
-            fc = ev(c)
-            if fc >= fb:
-                break
-            a, fa, b, fb = b, fb, c, fc
-    while evals < max_evals:
-        if b is None:  # no interior point yet: try the lower golden point of [a, c]
-            x = a + (c - a) / PHI**2
-            fx = ev(x)
-            if fx < fa:
-                b, fb = x, fx
-            else:
-                c, fc = x, fx
-            continue
-        x = a + c - b  # mirror of b: both interior points sit at golden positions
-        fx = ev(x)
-        (lo, flo), (hi, fhi) = sorted([(b, fb), (x, fx)])
-        if flo <= fhi:
-            c, b, fb = hi, lo, flo
-        else:
-            a, b, fb = lo, hi, fhi
-    return best_u, best_f, evals
+            u = search.send(f(u))
+    except StopIteration as done:
+        return done.value
 
 
 class LBFGSGSS(torch.optim.Optimizer):

@@ -13,62 +13,19 @@ left out of the next calls.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from lossland.lbfgs_gss import CURVATURE_EPS, MIN_STEP, PHI, two_loop_direction
-
-Search = Generator[float, float, tuple[float, float, int]]
-
-
-def golden_section_steps(f0: float, initial_step: float, max_evals: int) -> Search:
-    """`lbfgs_gss.golden_section_search` turned inside out: yields u, is sent f(u)."""
-    best_u, best_f, evals = 0.0, f0, 0
-
-    def seen(u: float, v: float) -> float:
-        nonlocal best_u, best_f, evals
-        v = v if math.isfinite(v) else math.inf
-        evals += 1
-        if v < best_f:
-            best_u, best_f = u, v
-        return v
-
-    if max_evals < 1:
-        return best_u, best_f, evals
-    a, fa = 0.0, f0
-    c = initial_step
-    fc = seen(c, (yield c))
-    b: float | None = None
-    fb = math.inf
-    if fc < fa:
-        b, fb = c, fc
-        while True:
-            if evals >= max_evals:
-                return best_u, best_f, evals
-            c = b + PHI * (b - a)
-            fc = seen(c, (yield c))
-            if fc >= fb:
-                break
-            a, fa, b, fb = b, fb, c, fc
-    while evals < max_evals:
-        if b is None:
-            x = a + (c - a) / PHI**2
-            fx = seen(x, (yield x))
-            if fx < fa:
-                b, fb = x, fx
-            else:
-                c, fc = x, fx
-            continue
-        x = a + c - b
-        fx = seen(x, (yield x))
-        (lo, flo), (hi, fhi) = sorted([(b, fb), (x, fx)])
-        if flo <= fhi:
-            c, b, fb = hi, lo, flo
-        else:
-            a, b, fb = lo, hi, fhi
-    return best_u, best_f, evals
+from lossland.lbfgs_gss import (
+    CURVATURE_EPS,
+    MIN_STEP,
+    PHI,
+    Search,
+    golden_section_steps,
+    two_loop_direction,
+)
 
 
 def run_searches(
