@@ -1,25 +1,33 @@
-"""Seconds per probe per solution, batched against one by one.
+"""Seconds per probe per solution at full data (50,000 train images), batched against one by one.
 
-    python benchmarks/probes.py [--images 5000] [--archs fcp,lenet,lstm,ae] [--device auto]
+    python benchmarks/probes.py [--images 50000] [--timed-images 5000] [--reps 2]
+                                [--lanczos 80] [--lanczos-top1 20] [--archs fcp,lenet,lstm,ae]
 
-`--images 50000` is the paper's full train set (slow on a CPU: an HVP costs ~3 gradients);
-the default 5,000 keeps the run to a few minutes and every cost here is linear in the images.
-Each probe is timed by its elementary operation, done `--reps` times both ways:
-- hessian: Hessian-vector products; batched = the Hutchinson vectors as rows of one call,
-  one by one = one call each. Lanczos' products are sequential by nature, so a solution costs
-  n_lanczos sequential products (counted on 1,000 images) + trace_samples batched ones.
-- noise: mini-batch gradients; batched = one vmapped call over the batches, one by one = an
-  nn.Module forward/backward per batch (128 per solution), plus a Lanczos for lambda_H.
+Bounded time (about 10 minutes on one busy CPU core, most of it LeNet): every probe processes
+its data in slices of `image_chunk` = 5,000 images, one call per slice, so a full-data operation
+is `--images / --timed-images` slice calls; one slice is timed and the count multiplies it
+(`--timed-images 50000` times whole passes instead: hours for LeNet on a CPU). Only `--reps`
+(2) solutions are timed each way, and a Lanczos is not run but counted: a solution's Hessian
+costs `--lanczos` sequential products (top 3 and the most negative eigenvalue; the small study's
+records, `n_hvp_lanczos`, hold 40 to 130) and a top eigenvalue `--lanczos-top1` (noise, perturb).
+Each probe is timed by its elementary operation, both ways, after one untimed warm-up call:
+- hessian: a Hessian-vector product. Lanczos (scipy eigsh) is sequential, one solution at a
+  time: batched n/a. Hutchinson's 20 vectors: batched = rows of one call (what the probe does).
+- noise: 128 mini-batch gradients; batched = one vmapped call (the probe), one by one = an
+  nn.Module forward/backward per batch; plus a top-1 Lanczos.
 - perturb / interp / slice: losses at points of weight space; batched = the points as rows of
-  one vmapped call (`batched_loss_fn`), one by one = an nn.Module forward per point. Per
-  solution: 41 points (+ a Lanczos); 31 points x 2 splits per pair; 41 + 441 points.
-- intrinsic: one SGD epoch in a d = 100 subspace (nothing to batch: one net per d).
-Prints a table and asserts nothing. Timings on a shared machine vary by tens of percent.
+  one vmapped call (the probes), one by one = an nn.Module forward per point. Per solution: 41
+  points (+ a top-1 Lanczos); 31 points on train and test per pair; 41 + 441 points.
+- intrinsic: SGD steps in a d = 100 subspace (batch 64, so a step's cost does not depend on the
+  images); per unit d = 10 epochs of `--images` (the default budget). One net per d: batched n/a.
+Prints the table and asserts nothing. The machine's load moves these numbers by tens of
+percent (noisy): compare rows of one run, not runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 
 import torch
 from timing import timed as timed_once  # benchmarks/timing.py, beside this script
@@ -27,11 +35,15 @@ from timing import timed as timed_once  # benchmarks/timing.py, beside this scri
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn
 from lossland.models import ARCHS, build_model, get_flat, loss_from_outputs, set_flat
-from lossland.probes.hessian import spectrum
 from lossland.probes.hvp import Curvature
+from lossland.probes.intrinsic import Intrinsic
 from lossland.probes.noise import batch_gradients
 from lossland.report.tables import to_markdown
 from lossland.training import resolve_device
+
+TEST_IMAGES = 10_000  # interp scores the test split too
+POINTS = {"perturb": 41, "slice": 41 + 21 * 21}
+NAN = float("nan")
 
 
 def timed(fn, device: torch.device) -> float:
@@ -40,119 +52,109 @@ def timed(fn, device: torch.device) -> float:
     return timed_once(fn, device)
 
 
-POINTS = {"perturb": 41, "interp": 62, "slice": 482}
-
-
 def weights(arch: str, n: int, device: torch.device) -> torch.Tensor:
     torch.manual_seed(0)
     return torch.stack([get_flat(build_model(arch)) for _ in range(n)]).to(device)
 
 
-def lanczos_count(arch: str, root: str, device: torch.device) -> int:
-    small = load_split(root, "train", device, 1000)
-    curv = Curvature.for_arch(arch, "softplus", small.x, small.y)
-    return spectrum(curv, weights(arch, 1, device)[0], trace_samples=0)["n_hvp_lanczos"]
+def row(arch, probe, op, n_ops, batched, single, fixed=0.0, used="batched") -> dict:
+    """One table row; s/op are full-data seconds, `fixed` the sequential part (Lanczos)."""
+    return {
+        "arch": arch,
+        "probe": probe,
+        "op": op,
+        "ops/solution": n_ops,
+        "batched s/op": batched,
+        "one-by-one s/op": single,
+        "s/solution batched": fixed + n_ops * batched if not math.isnan(batched) else NAN,
+        "s/solution one-by-one": fixed + n_ops * single,
+        "probe uses": used,
+    }
 
 
 def bench(arch: str, args, device: torch.device) -> list[dict]:
-    split = load_split(args.root, "train", device, args.images)
+    split = load_split(args.root, "train", device, args.timed_images)
     x, y, reps = split.x, split.y, args.reps
+    scale = args.images / args.timed_images  # slice calls per full-data operation
     w = weights(arch, reps, device)
     v = torch.randn_like(w)
-    curv = Curvature.for_arch(arch, "softplus", x, y, image_chunk=args.image_chunk)
-    hvp_b = timed(lambda: curv.hvp(w, v), device) / reps
-    hvp_1 = timed(lambda: [curv.hvp(w[k : k + 1], v[k : k + 1]) for k in range(reps)], device)
-    hvp_1 /= reps
-    n_lanczos = lanczos_count(arch, args.root, device)
-    rows = [row(arch, "hessian", "HVP", hvp_b, hvp_1, n_lanczos * hvp_1, 20 * hvp_b, 20 * hvp_1)]
+    curv = Curvature.for_arch(arch, "softplus", x, y, image_chunk=args.timed_images)
+    hvp_b = timed(lambda: curv.hvp(w, v), device) / reps * scale
+    hvp_1 = timed_once(lambda: [curv.hvp(w[k : k + 1], v[k : k + 1]) for k in range(reps)], device)
+    hvp_1 *= scale / reps
+    lanczos, top1 = args.lanczos * hvp_1, args.lanczos_top1 * hvp_1
+    rows = [
+        row(arch, "hessian", "HVP, Lanczos", args.lanczos, NAN, hvp_1, used="one by one"),
+        row(arch, "hessian", "HVP, Hutchinson (20)", 20, hvp_b, hvp_1, lanczos),
+    ]
 
     gen = torch.Generator().manual_seed(0)
-    grad_b = timed(lambda: batch_gradients(arch, "softplus", w[0], x, y, 64, reps, gen), device)
+    grad_b = timed(lambda: batch_gradients(arch, "softplus", w[0], x, y, 64, 16, gen), device)
     model = build_model(arch).to(device)
     set_flat(model, w[0])
 
     def looped_grads() -> None:
-        for _ in range(reps):
+        for _ in range(16):
             idx = torch.randint(len(y), (64,), generator=gen).to(device)
             model.zero_grad()
             loss_from_outputs(arch, model(x[idx]), x[idx], y[idx]).backward()
 
-    grad_1 = timed(looped_grads, device) / reps
-    lanczos = n_lanczos * hvp_1
-    rows.append(
-        row(
-            arch,
-            "noise",
-            "batch grad",
-            grad_b / reps,
-            grad_1,
-            lanczos,
-            128 * grad_b / reps,
-            128 * grad_1,
-        )
-    )
+    grad_1 = timed(looped_grads, device) / 16
+    rows.append(row(arch, "noise", "batch gradient (128)", 128, grad_b / 16, grad_1, top1))
 
-    loss = batched_loss_fn(arch, "softplus", x, y, chunk=args.image_chunk)
+    loss = batched_loss_fn(arch, "softplus", x, y, chunk=args.timed_images)
     with torch.no_grad():
-        point_b = timed(lambda: loss(w), device) / reps
+        point_b = timed(lambda: loss(w), device) / reps * scale
 
         def looped_points() -> None:
             for k in range(reps):
                 set_flat(model, w[k])
                 loss_from_outputs(arch, model(x), x, y)
 
-        point_1 = timed(looped_points, device) / reps
-    for probe, n in POINTS.items():
-        fixed = lanczos if probe == "perturb" else 0.0
-        rows.append(
-            row(arch, probe, "loss point", point_b, point_1, fixed, n * point_b, n * point_1)
-        )
-
-    from lossland.probes.intrinsic import Intrinsic
+        point_1 = timed(looped_points, device) / reps * scale
+    rows.append(row(arch, "perturb", "loss at a point", 41, point_b, point_1, top1))
+    both = 31 * (args.images + TEST_IMAGES) / args.images  # a pair's points, train + test
+    rows.append(row(arch, "interp", "loss at a point", round(both, 1), point_b, point_1))
+    rows.append(row(arch, "slice", "loss at a point", POINTS["slice"], point_b, point_1))
 
     proj = torch.randn(w.shape[1], 100, device=device) / w.shape[1] ** 0.5
-    probe = Intrinsic(sgd_epochs=1)
+    steps = 20
+    probe = Intrinsic(sgd_epochs=1, batch_size=64)
 
     class Ctx:  # the little of a Landscape that Intrinsic.train uses
-        pass
+        arch, act = "", "softplus"
 
     ctx = Ctx()
-    ctx.arch, ctx.act = arch, "softplus"
-    epoch = timed(lambda: probe.train(ctx, split, w[0], proj, "sgd"), device)
-    rows.append(
-        row(arch, "intrinsic", "SGD epoch, d=100", float("nan"), epoch, 0.0, float("nan"), epoch)
-    )
+    ctx.arch = arch
+    few = load_split(args.root, "train", device, 64 * steps)
+    step = timed(lambda: probe.train(ctx, few, w[0], proj, "sgd"), device) / steps
+    per_d = 10 * math.ceil(args.images / 64)  # the default budget: 10 epochs
+    rows.append(row(arch, "intrinsic", "SGD step, d=100 (per d)", per_d, NAN, step, used="-"))
     return rows
-
-
-def row(arch, probe, op, batched, single, fixed, per_sol_b, per_sol_1) -> dict:
-    return {
-        "arch": arch,
-        "probe": probe,
-        "op": op,
-        "batched s/op": batched,
-        "one-by-one s/op": single,
-        "s/solution batched": fixed + per_sol_b,
-        "s/solution one-by-one": fixed + per_sol_1,
-    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="outputs/data")
-    p.add_argument("--images", type=int, default=5000)
+    p.add_argument("--images", type=int, default=50_000)
+    p.add_argument("--timed-images", type=int, default=5000)
     p.add_argument("--archs", default=",".join(ARCHS))
-    p.add_argument("--reps", type=int, default=4)
-    p.add_argument("--image-chunk", type=int, default=5000)
+    p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--lanczos", type=int, default=80)
+    p.add_argument("--lanczos-top1", type=int, default=20)
     p.add_argument("--device", default="auto")
     args = p.parse_args()
     device = resolve_device(args.device)
     import pandas as pd
 
-    rows = [r for arch in args.archs.split(",") for r in bench(arch, args, device)]
+    rows = []
+    for arch in args.archs.split(","):
+        rows += bench(arch, args, device)
+        print(f"{arch} done", flush=True)
     print(
-        f"{args.images} train images, device {device}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
+        f"seconds at {args.images} train images (timed on {args.timed_images}, scaled by the "
+        f"slice count), {args.reps} solutions, device {device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; noisy"
     )
     print(to_markdown(pd.DataFrame(rows)))
 

@@ -184,10 +184,39 @@ def run_probe(cfg: DictConfig) -> dict[str, int]:
         results = probe.run(ctx, group)
         seconds = (time.perf_counter() - start) / len(group)
         for unit, result in zip(group, results, strict=True):
+            result = flag_non_finite(result)
             write_record(out / f"{unit.key}.json", name, unit, result, src, ctx, config, seconds)
             if result.get("status", "ok") != "ok":
                 log.warning("%s %s: %s", name, unit.key, result.get("message", result["status"]))
     return {"units": len(units), "skipped": len(units) - len(todo), "probed": len(todo)}
+
+
+def non_finite_keys(result: dict[str, Any]) -> list[str]:
+    """The keys of a result holding NaN or inf anywhere (numbers, lists, nested lists)."""
+
+    def bad(v: Any) -> bool:
+        if isinstance(v, float):
+            return not np.isfinite(v)
+        if isinstance(v, list | tuple):
+            return any(bad(x) for x in v)
+        if isinstance(v, dict):
+            return any(bad(x) for x in v.values())
+        return False
+
+    return [k for k, v in result.items() if bad(v)]
+
+
+def flag_non_finite(result: dict[str, Any]) -> dict[str, Any]:
+    """A result with NaN or inf in it is recorded as such (`status: non-finite`, the keys
+    named), whatever the probe said, so that the report never averages a NaN as a number."""
+    keys = non_finite_keys(result)
+    if not keys or result.get("status") == "non-finite":
+        return result
+    return result | {
+        "status": "non-finite",
+        "message": f"NaN or inf in {', '.join(keys)}"
+        + (f" ({result['message']})" if result.get("message") else ""),
+    }
 
 
 def write_record(

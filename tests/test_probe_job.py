@@ -13,7 +13,7 @@ import pytest
 
 from lossland.errors import LosslandError
 from lossland.probe import probe_paths
-from lossland.probe_job import run_probe
+from lossland.probe_job import flag_non_finite, run_probe
 from tests.conftest import REPO, compose, run_module
 
 FAST = ["n_select=3", "n_runs=4", "dataset.n_train=300", "dataset.n_eval=200"]
@@ -122,6 +122,55 @@ def test_bad_inputs_are_one_line_errors(mnist_root, tiny_sweep, tmp_path):
     done = run_module("lossland.probe", "arch=lenet", f"out_dir={tmp_path}", check=False)
     assert done.returncode == 2 and "error: lenet/lbfgs: 0 of 75 runs finished" in done.stderr
     assert "Traceback" not in done.stderr
+    assert not list(tiny_sweep.glob("probes/lenet/**/*.json"))  # nothing half-written
+    assert not list(tiny_sweep.glob("probes/*/file-nan/**/*.json"))
+
+
+def test_lanczos_that_does_not_converge_is_recorded(mnist_root, tiny_sweep):
+    """maxiter=1 at tol=1e-12: the Lanczos stops at once; the job finishes and each record
+    says not-converged, with what it found and why (README: status)."""
+    over = ["probe=hessian", "probe.maxiter=1", "probe.tol=1e-12", "probe.trace_samples=0"]
+    start = time.perf_counter()
+    assert run_probe(probe_cfg(mnist_root, tiny_sweep, *over))["probed"] == 3
+    assert time.perf_counter() - start < 120
+    found = tiny_sweep.glob("probes/fcp/bfgs-train/hessian/*/solution=*.json")
+    records = [
+        r for p in found if (r := json.loads(p.read_text()))["config"]["probe"]["maxiter"] == 1
+    ]
+    for rec in records:
+        assert rec["status"] == "not-converged", rec
+        assert "did not converge within maxiter=1" in rec["message"]
+    assert len(records) == 3
+
+
+def test_diverged_intrinsic_training_is_a_non_finite_record(mnist_root, tiny_sweep):
+    """SGD at rate 1e8 in the subspace reaches NaN: the record says non-finite and how to fix
+    it (NaN never passes for a number), and the report's d_int90 ignores it."""
+    cfg = probe_cfg(
+        mnist_root,
+        tiny_sweep,
+        "probe=intrinsic",
+        "set=sgd-train",
+        "probe.dims=[30]",
+        "probe.sgd_lr=1e8",
+        "probe.sgd_epochs=3",
+    )
+    assert run_probe(cfg)["probed"] == 1
+    found = tiny_sweep.glob("probes/fcp/sgd-train/intrinsic/*/d=30.json")
+    rec = one(
+        r for p in found if (r := json.loads(p.read_text()))["config"]["probe"]["sgd_lr"] == 1e8
+    )
+    assert rec["status"] == "non-finite" and "lower probe.sgd_lr" in rec["message"]
+    assert not np.isfinite(rec["train_curve"][-1]) and len(rec["train_curve"]) < 3
+
+
+def test_non_finite_results_are_flagged():
+    ok = {"status": "ok", "profile": [0.1, 0.2], "grid": [[1.0, 2.0]], "n": 3}
+    assert flag_non_finite(ok) == ok
+    bad = flag_non_finite(ok | {"grid": [[1.0, float("inf")]], "lambda_c": float("nan")})
+    assert bad["status"] == "non-finite" and bad["message"] == "NaN or inf in grid, lambda_c"
+    hessian = {"status": "non-finite", "message": "loss is nan", "loss": float("nan")}
+    assert flag_non_finite(hessian) == hessian  # the probe's own message is kept
 
 
 SMALL = {  # each probe on the tiny sweep, with short settings

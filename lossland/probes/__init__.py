@@ -66,3 +66,10 @@ class Probe:
 def finite_or_none(x: float) -> float | None:
     """JSON has no NaN: non-finite numbers are written as null."""
     return float(x) if np.isfinite(x) else None
+
+
+def not_converged(ok: bool, what: str, maxiter: int, tol: float) -> dict[str, str]:
+    """The record's message when the Lanczos for `what` stopped at maxiter (empty when ok)."""
+    if ok:
+        return {}
+    return {"message": f"Lanczos for {what} did not converge within maxiter={maxiter} (tol={tol})"}

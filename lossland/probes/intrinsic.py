@@ -25,9 +25,9 @@ from lossland.probes import Landscape, Probe, Unit
 class Intrinsic(Probe):
     def __init__(
         self,
-        dims: tuple[int, ...] = (10, 100, 1000),
-        sgd_lr: float = 0.1,
-        sgd_epochs: int = 5,
+        dims: tuple[int, ...] = (10, 100, 300, 1000),
+        sgd_lr: float = 10.0,
+        sgd_epochs: int = 10,
         batch_size: int = 64,
         lbfgs_iterations: int = 50,
         init_seed: int = 0,
@@ -69,8 +69,10 @@ class Intrinsic(Probe):
             z, curve = self.train(ctx, train, theta0, proj, optimizer_of(ctx.set_name))
             set_flat(model, theta0 + proj @ z)
             end = evaluate(model, ctx.arch, test.x, test.y)
+            diverged = not np.isfinite(curve).all() or not np.isfinite(end["loss"])
             out.append(
                 {
+                    **diverged_status(diverged, optimizer_of(ctx.set_name), len(curve)),
                     "d": d,
                     "test_loss": end["loss"],
                     "test_accuracy": end.get("accuracy"),
@@ -106,11 +108,27 @@ class Intrinsic(Probe):
                     optim.step()
                 with torch.no_grad():
                     curve.append(float(loss_on(train.x, train.y)))
+                if not np.isfinite(curve[-1]):
+                    break  # diverged: the record says so; more epochs would change nothing
         else:
             optim = LBFGSGSS([z])
             for _ in range(self.lbfgs_iterations):
                 curve.append(float(optim.step(lambda: loss_on(train.x, train.y))))
+                if not np.isfinite(curve[-1]):
+                    break
         return z.detach(), curve
+
+
+def diverged_status(diverged: bool, opt: str, steps: int) -> dict[str, str]:
+    """A record's status: training that reached NaN or inf in the subspace is not a result."""
+    if not diverged:
+        return {"status": "ok"}
+    fix = "lower probe.sgd_lr" if opt == "sgd" else "try another probe.init_seed"
+    return {
+        "status": "non-finite",
+        "message": f"{opt} in the subspace diverged (loss NaN or inf after {steps} "
+        f"epochs/iterations): {fix}",
+    }
 
 
 def optimizer_of(set_name: str) -> str:

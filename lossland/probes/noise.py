@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch.func import grad, vmap
 
 from lossland.functional import params_loss_fn, unflatten
-from lossland.probes import Landscape, Probe, Unit
+from lossland.probes import Landscape, Probe, Unit, not_converged
 from lossland.probes.hvp import extreme_eigs, hessian_operator
 
 
@@ -60,7 +59,8 @@ class Noise(Probe):
             lam_h = float(vals[0]) if len(vals) else None
             out.append(
                 {
-                    "status": "ok" if ok and np.isfinite(lam_c) else "not-converged",
+                    "status": "ok" if ok else "not-converged",
+                    **not_converged(ok, "lambda_h", self.maxiter, self.tol),
                     "lambda_c": lam_c,
                     "lambda_h": lam_h,
                     "ratio": lam_c / lam_h if lam_h else None,

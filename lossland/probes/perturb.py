@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossland.probes import Landscape, Probe, Unit
+from lossland.probes import Landscape, Probe, Unit, not_converged
 from lossland.probes.hvp import extreme_eigs, hessian_operator
 
 
@@ -49,6 +49,7 @@ class Perturb(Probe):
             out.append(
                 {
                     "status": "ok" if ok else "not-converged",
+                    **not_converged(ok, "v", self.maxiter, self.tol),
                     "eps": self.eps.tolist(),
                     "profile": losses.tolist(),
                     "lambda_max": float(vals[0]),
