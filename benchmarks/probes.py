@@ -3,13 +3,14 @@
     python benchmarks/probes.py [--images 50000] [--timed-images 5000] [--reps 2]
                                 [--lanczos 80] [--lanczos-top1 20] [--archs fcp,lenet,lstm,ae]
 
-Bounded time (about 10 minutes on one busy CPU core, most of it LeNet): every probe processes
-its data in slices of `image_chunk` = 5,000 images, one call per slice, so a full-data operation
-is `--images / --timed-images` slice calls; one slice is timed and the count multiplies it
-(`--timed-images 50000` times whole passes instead: hours for LeNet on a CPU). Only `--reps`
-(2) solutions are timed each way, and a Lanczos is not run but counted: a solution's Hessian
-costs `--lanczos` sequential products (top 3 and the most negative eigenvalue; the small study's
-records, `n_hvp_lanczos`, hold 40 to 130) and a top eigenvalue `--lanczos-top1` (noise, perturb).
+Bounded time (233 s, run once on this project's shared 2-core CPU, one thread: noisy; most of
+it LeNet). Every probe processes its data in slices of `image_chunk` = 5,000 images, one call
+per slice, so a full-data operation is `--images / --timed-images` slice calls: one slice is
+timed and the count multiplies it (`--timed-images 50000` times whole passes instead: hours for
+LeNet on a CPU). Only `--reps` (2) solutions are timed each way, and no Lanczos is run: it is
+counted, `--lanczos` sequential products for a solution's Hessian (top 3 and the most negative
+eigenvalue; the small study's records, `n_hvp_lanczos`, hold LANCZOS_RANGE) and `--lanczos-top1`
+for a top eigenvalue alone (noise, perturb).
 Each probe is timed by its elementary operation, both ways, after one untimed warm-up call:
 - hessian: a Hessian-vector product. Lanczos (scipy eigsh) is sequential, one solution at a
   time: batched n/a. Hutchinson's 20 vectors: batched = rows of one call (what the probe does).

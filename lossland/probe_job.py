@@ -93,7 +93,12 @@ def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscap
         if cfg.get("weights") or not src.set_name.startswith("bfgs-"):
             return None
         other = src.set_name.replace("bfgs-", "sgd-")
-        s = build_set(cfg.out_dir, arch, other, cfg.n_select, cfg.n_runs, cfg.allow_partial)
+        try:
+            s = build_set(cfg.out_dir, arch, other, cfg.n_select, cfg.n_runs, cfg.allow_partial)
+        except LosslandError as e:
+            raise LosslandError(
+                f"interp's cross pairs need the {other} set: {e} (or probe.cross=false)"
+            ) from e
         return other, s.weights, list(s.seeds)
 
     return Landscape(

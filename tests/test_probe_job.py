@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -124,6 +125,11 @@ def test_bad_inputs_are_one_line_errors(mnist_root, tiny_sweep, tmp_path):
     assert "Traceback" not in done.stderr
     assert not list(tiny_sweep.glob("probes/lenet/**/*.json"))  # nothing half-written
     assert not list(tiny_sweep.glob("probes/*/file-nan/**/*.json"))
+    half = tmp_path / "half"  # the BFGS runs without the SGD ones: no partner for interp
+    shutil.copytree(tiny_sweep / "train/fcp/lbfgs", half / "train/fcp/lbfgs")
+    with pytest.raises(LosslandError, match="interp's cross pairs need the sgd-train set: .*cross"):
+        run_probe(probe_cfg(mnist_root, half, "probe=interp"))
+    assert not (half / "probes").exists()
 
 
 def test_lanczos_that_does_not_converge_is_recorded(mnist_root, tiny_sweep):
