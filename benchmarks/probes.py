@@ -9,7 +9,7 @@ per slice, so a full-data operation is `--images / --timed-images` slice calls: 
 timed and the count multiplies it (`--timed-images 50000` times whole passes instead: hours for
 LeNet on a CPU). Only `--reps` (2) solutions are timed each way, and no Lanczos is run: it is
 counted, `--lanczos` sequential products for a solution's Hessian (top 3 and the most negative
-eigenvalue; the small study's records, `n_hvp_lanczos`, hold LANCZOS_RANGE) and `--lanczos-top1`
+eigenvalue; the small study's records, `n_hvp_lanczos`, hold 42 to 92) and `--lanczos-top1`
 for a top eigenvalue alone (noise, perturb).
 Each probe is timed by its elementary operation, both ways, after one untimed warm-up call:
 - hessian: a Hessian-vector product. Lanczos (scipy eigsh) is sequential, one solution at a
