@@ -163,9 +163,9 @@ def test_diverged_intrinsic_training_is_a_non_finite_record(mnist_root, tiny_swe
     )
     assert run_probe(cfg)["probed"] == 1
     found = tiny_sweep.glob("probes/fcp/sgd-train/intrinsic/*/d=30.json")
-    rec = one(
+    (rec,) = [
         r for p in found if (r := json.loads(p.read_text()))["config"]["probe"]["sgd_lr"] == 1e8
-    )
+    ]
     assert rec["status"] == "non-finite" and "lower probe.sgd_lr" in rec["message"]
     assert not np.isfinite(rec["train_curve"][-1]) and len(rec["train_curve"]) < 3
 
