@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lossland import checks, data, identity, storage, training
+from lossland import archs, checks, data, identity, storage, training
 from lossland.cli import absolute_paths
 from lossland.errors import LosslandError
 from lossland.path_job import PAIRS_FILE, chunk_done, pair_file, run_paths, set_dir_of
@@ -378,9 +378,7 @@ def test_altered_pixels_are_noticed(mnist_root, tmp_path):
 
 
 def test_evaluate_warns_on_nan_weights(mnist_root, tmp_path):
-    from lossland.models import N_PRM
-
-    np.save(tmp_path / "w.npy", np.full((2, N_PRM["fcp"]), np.nan, dtype=np.float32))
+    np.save(tmp_path / "w.npy", np.full((2, archs.get("fcp").n_prm), np.nan, dtype=np.float32))
     done = run_module(
         "lossland.evaluate",
         "arch=fcp",
