@@ -105,7 +105,6 @@ def train_task(cfg: DictConfig) -> list[dict[str, Any]]:
     The first seed's directory is the Hydra job's (its train.log, .hydra/, Slurm log links); the
     log lines of every further seed also go to that seed's own train.log.
     """
-    archs.register(cfg.arch)  # also an entry from outside conf/arch (a Hydra search path)
     if cfg.get("seeds_per_task", 1) > 1:
         from lossland.packs import train_pack_or_none  # packs builds on this module
 

@@ -26,7 +26,7 @@ from lossland.report.configs import keep_one_config
 from lossland.report.records import load_paths, load_runs
 from lossland.report.status import failed_path_jobs
 from lossland.solution_sets import build_set
-from tests.conftest import TINY, compose, run_module
+from tests.conftest import REPO, TINY, compose, run_module
 from tests.test_path_job import FAST, paths_cfg
 
 
@@ -434,3 +434,25 @@ def test_code_version_is_this_checkouts_commit():
     ).stdout.strip()
     assert identity.code_version()["commit"] == (head or "unknown")
     assert identity.code_label({"commit": head, "dirty": True}) == head[:8] + "+dirty"
+
+
+COMMITTED = sorted((REPO / "docs" / "reproduction").glob("**/train/*/*/*/seed=*/result.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(REPO / "docs")))
+def test_committed_records_keep_their_directories(path):
+    """Each committed record's settings, composed today (registry keys such as opt._target_,
+    opt.optimizer, arch.n_prm included), still sign to the directory the record lies in."""
+    config = json.loads(path.read_text())["config"]
+    sig = path.parent.parent.name
+    assert identity.dir_signature(config, "train") == sig
+    opt, dataset = config["opt"], config["dataset"]
+    overrides = [
+        f"arch={config['arch']['name']}",
+        f"arch.act={config['arch']['act']}",
+        f"opt={opt['name']}",
+        *(f"opt.{k}={v}" for k, v in opt.items() if k != "name"),
+        *(f"dataset.{k}={'null' if v is None else v}" for k, v in dataset.items() if k != "root"),
+        *(f"{k}={config[k]}" for k in ("seed", "stop_on", "precision") if k in config),
+    ]
+    assert identity.dir_signature(compose("train", overrides), "train") == sig

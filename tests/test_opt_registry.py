@@ -14,14 +14,16 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from torch.nn.utils import parameters_to_vector
 
-from lossland import trainers, training
+from lossland import checks, trainers, training
 from lossland.data import Split, load_split
+from lossland.errors import LosslandError
 from lossland.models import batch_loss, build_model
 from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
-from tests.conftest import REPO
+from tests.conftest import REPO, compose
 from tests.test_resume import Killed, one_thread, same_result, tiny  # noqa: F401 (fixture)
 
 ENTRIES = sorted(p.stem for p in (REPO / "conf" / "opt").glob("*.yaml"))
@@ -137,3 +139,21 @@ def test_two_minibatch_steps_are_the_torch_update_by_hand(mnist_root, entry):
     trained = parameters_to_vector(model.parameters()).detach()
     assert not torch.equal(trained, w0)
     torch.testing.assert_close(trained, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["opt=adamw", "opt.weight_decy=0.1"], ["opt=sgd", "opt.momentum=0.9"], ["opt=momentm"]],
+)
+def test_a_typo_in_an_opt_setting_fails_as_the_config_is_composed(overrides):
+    with pytest.raises(ConfigCompositionException):
+        compose("train", overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides", [["opt=momentum", "opt.momentum=1.0"], ["opt=adamw", "opt.weight_decay=-0.1"]]
+)
+def test_out_of_range_optimizer_settings_are_refused(overrides):
+    key = overrides[1].split("=")[0]
+    with pytest.raises(LosslandError, match=f"bad value: {key}="):
+        checks.check_values(compose("train", overrides), "train")
