@@ -223,6 +223,7 @@ class PixelLSTMTwin:
     losses = staticmethod(_lstm_losses)  # fast, once differentiable
     losses_twice = staticmethod(_lstm_losses_twice)  # Hessian-vector products, torch.func
     packed = staticmethod(_lstm_packed_losses)  # a training pack: each weight set its own images
+    widest = 4 * 48  # activations per image alive at once (the gates of one step)
 
 
 MLP_LAYERS = (torch.nn.Flatten, torch.nn.Linear, torch.nn.Softplus, torch.nn.ReLU, torch.nn.Sigmoid)
@@ -256,7 +257,10 @@ def _mlp_packed_outputs(model: torch.nn.Sequential, params: dict[str, Tensor], x
 
 def widest_layer(arch: str) -> int:
     """Activations per image of the net's widest parametrised layer (sizes evaluation chunks):
-    one forward on `meta` tensors, so nothing is computed."""
+    a twin says its own; else one forward on `meta` tensors, so nothing is computed."""
+    twin = archs.get(arch).batched
+    if twin is not None:
+        return twin.widest
     sizes: list[int] = []
 
     def hook(module, inputs, out) -> None:

@@ -18,6 +18,7 @@ from torch.nn.utils import parameters_to_vector
 
 from lossland import archs, functional
 from lossland.data import load_split
+from lossland.errors import LosslandError
 
 ENTRIES = sorted(p.stem for p in archs.ARCH_DIR.glob("*.yaml"))
 REFERENCE_LOSS = {  # the module's loss, by the entry's `loss`, from torch itself
@@ -93,3 +94,23 @@ def test_flat_layout_is_the_modules_parameters_in_order(name):
 @pytest.mark.parametrize("name", ENTRIES)
 def test_batched_loss_of_three_vectors_is_the_modules_loss_for_each(name, images):
     check_batched_losses(name, *images)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_a_twin_says_how_wide_it_is(name):
+    twin = archs.get(name).batched
+    assert twin is None or (isinstance(twin.widest, int) and twin.widest > 0)
+    assert functional.widest_layer(name) > 0
+
+
+def test_widest_layer_of_the_plain_nets():
+    assert [functional.widest_layer(a) for a in ("fcp", "lenet", "ae")] == [50, 6 * 28 * 28, 784]
+
+
+def test_a_bad_entry_is_one_line():
+    with pytest.raises(LosslandError, match="arch entry 'bad' is not valid"):
+        archs.register({"name": "bad", "_target_": "torch.nn.Nope", "n_prm": 3})
+    with pytest.raises(LosslandError, match="arch entry 'bad' is not valid"):
+        archs.register({"name": "bad", "_target_": "torch.nn.Linear", "n_prm": 3, "los": "mse"})
+    with pytest.raises(LosslandError, match="unknown arch 'resnet'.*conf/arch/resnet.yaml"):
+        archs.get("resnet")

@@ -456,3 +456,15 @@ def test_committed_records_keep_their_directories(path):
         *(f"{k}={config[k]}" for k in ("seed", "stop_on", "precision") if k in config),
     ]
     assert identity.dir_signature(compose("train", overrides), "train") == sig
+
+
+def test_a_key_omitted_at_its_default_still_counts_elsewhere():
+    """opt.optimizer is left out of the signature only at torch.optim.SGD (older records)."""
+    sgd = compose("train", ["opt=sgd"])
+    assert "optimizer" not in identity.result_config(sgd)["opt"]
+    other = compose("train", ["opt=sgd", "opt.optimizer=torch.optim.Adam"])
+    assert identity.result_config(other)["opt"]["optimizer"] == "torch.optim.Adam"
+    assert identity.dir_signature(other, "train") != identity.dir_signature(sgd, "train")
+    assert identity.signature(compose("train", ["opt=sgd", "opt._target_=x.Y"])) == (
+        identity.signature(sgd)
+    )
