@@ -68,7 +68,7 @@ class MinibatchConfig:
     _target_, name, optimizer, batch_size and epochs is a keyword of the optimizer."""
 
     _target_: str = "lossland.trainers.Minibatch"
-    name: str = "sgd"
+    name: str = MISSING  # the entry's: its records go to train/<arch>/<name>/
     optimizer: str = "torch.optim.SGD"
     lr: float = MISSING
     batch_size: int = 64
