@@ -51,6 +51,9 @@ NON_RESULT_KEYS = (
     "probe.point_chunk",
     "probe.trace_batch",
     "weights",
+    # which optimizer and weight vector a set takes: a record names its set by the set's hash
+    # (inputs.set, made from its members), so the study cannot change a record unseen
+    "study",
 )
 # The swept keys that are readable in the directory name, per kind of task (not in its sig).
 DIR_KEYS = {

@@ -19,7 +19,8 @@ from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn
 from lossland.pathfinder import PathResult, find_paths
 from lossland.progress import log, progress
-from lossland.solution_sets import SolutionSet, build_set, check_set, draw_pairs
+from lossland.solution_sets import SolutionSet, build_set, draw_pairs
+from lossland.study import Study, study_of
 from lossland.training import cached_split, resolve_device
 
 LANDSCAPES = {"train": "train", "test": "test"}  # landscape -> data split
@@ -84,12 +85,13 @@ def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
     return build_set(
         cfg.out_dir,
         cfg.arch.name,
-        check_set(cfg.set),
+        cfg.set,
         cfg.n_select,
         cfg.n_runs,
         cfg.allow_partial,
         cfg.get("train_sig"),
         write=write,
+        study=study_of(cfg),
     )
 
 
@@ -103,10 +105,17 @@ def pair_state(path: Path, config: dict, solution: SolutionSet) -> str:
 
 @lru_cache(maxsize=32)
 def checked_set(
-    out_dir: str, arch: str, name: str, n_select: int, n_runs: int, partial: bool, sig: str | None
+    out_dir: str,
+    arch: str,
+    name: str,
+    n_select: int,
+    n_runs: int,
+    partial: bool,
+    sig: str | None,
+    study: Study,
 ) -> SolutionSet:
     """The set as the pre-submission check sees it: built once for all chunks of a sweep."""
-    return build_set(out_dir, arch, check_set(name), n_select, n_runs, partial, sig, write=False)
+    return build_set(out_dir, arch, name, n_select, n_runs, partial, sig, False, study)
 
 
 def chunk_done(cfg: DictConfig) -> bool:
@@ -123,6 +132,7 @@ def chunk_done(cfg: DictConfig) -> bool:
         cfg.n_runs,
         cfg.allow_partial,
         cfg.get("train_sig"),
+        study_of(cfg),
     )
     mine = chunk_of(
         fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed, write=False),
@@ -143,7 +153,7 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     A record made under other settings or from another set (a member was retrained) is moved
     aside (`<name>.stale-<time>`) and found again; an unreadable one likewise (`.corrupt-`).
     """
-    set_name, landscape = check_set(cfg.set), cfg.landscape
+    set_name, landscape = study_of(cfg).check_set(cfg.set).name, cfg.landscape
     if landscape not in LANDSCAPES:
         raise LosslandError(f"unknown landscape {landscape!r}: choose train or test")
     arch = cfg.arch.name

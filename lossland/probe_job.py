@@ -24,7 +24,8 @@ from lossland.errors import LosslandError
 from lossland.models import load_weight_file
 from lossland.probes import Landscape, Probe, Unit
 from lossland.progress import log, progress
-from lossland.solution_sets import build_set, check_set
+from lossland.solution_sets import build_set
+from lossland.study import study_of
 from lossland.training import cached_split, resolve_device
 
 
@@ -52,11 +53,12 @@ def load_source(cfg: DictConfig) -> Source:
         s = build_set(
             cfg.out_dir,
             arch,
-            check_set(cfg.set),
+            cfg.set,
             cfg.n_select,
             cfg.n_runs,
             cfg.allow_partial,
             cfg.get("train_sig"),
+            study=study_of(cfg),
         )
         digest = hashlib.sha256(np.ascontiguousarray(s.weights).tobytes()).hexdigest()
         src = Source(s.name, s.weights, list(s.seeds), s.act, digest, s.hash)
@@ -89,11 +91,15 @@ def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscap
         raise LosslandError(f"unknown landscape {cfg.landscape!r}: choose train or test")
 
     def partner():
-        """interp's other set: the SGD set of the same kind, for a BFGS set."""
-        if cfg.get("weights") or not src.set_name.startswith("bfgs-"):
+        """interp's other set: the study's contrast for this set's optimizer (paper: the SGD
+        set of the same kind, for a BFGS set)."""
+        study = study_of(cfg)
+        other = None if cfg.get("weights") else study.partner(src.set_name)
+        if other is None:
             return None
-        other = src.set_name.replace("bfgs-", "sgd-")
-        s = build_set(cfg.out_dir, arch, other, cfg.n_select, cfg.n_runs, cfg.allow_partial)
+        s = build_set(
+            cfg.out_dir, arch, other, cfg.n_select, cfg.n_runs, cfg.allow_partial, study=study
+        )
         return other, s.weights, list(s.seeds)
 
     return Landscape(
@@ -107,6 +113,7 @@ def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscap
         image_chunk=cfg.image_chunk,
         data=data,
         partner=partner,
+        opt=None if cfg.get("weights") else study_of(cfg).check_set(src.set_name).opt,
     )
 
 

@@ -26,6 +26,7 @@ from lossland.report.configs import keep_one_config
 from lossland.report.records import load_paths, load_runs
 from lossland.report.status import failed_path_jobs
 from lossland.solution_sets import build_set
+from lossland.study import load_study
 from tests.conftest import TINY, compose, run_module
 from tests.test_path_job import FAST, paths_cfg
 
@@ -97,7 +98,7 @@ def test_report_never_pools_path_records_of_two_configs(mnist_root, study):
     assert len(list(set_dir_of(cfg).glob("pair=*.json"))) == 1  # the old dir holds one config
     runs, paths = load_runs(study), load_paths(study)
     assert len(paths.table) == 4  # 1 of the first config + 3 of the second
-    _, notes = keep_one_config(runs, paths)
+    _, notes = keep_one_config(runs, paths, load_study())
     assert len(paths.table) == 3 and paths.table.sig.nunique() == 1
     (note,) = [n for n in notes if n.startswith("left out paths/")]
     assert "(1 records)" in note and "finder.lam" in note
@@ -177,7 +178,7 @@ def test_sets_and_tables_never_pool_training_configs(mnist_root, study):
     two = build_set(study, "fcp", "sgd-train", 2, 2, train_sig=short)
     assert two.train_sig == short and sorted(two.seeds) == [0, 1]
     runs, paths = load_runs(study), load_paths(study)
-    kept, notes = keep_one_config(runs, paths)
+    kept, notes = keep_one_config(runs, paths, load_study())
     assert kept[("fcp", "sgd")] != short and set(runs.table.query("opt == 'sgd'").sig) == {
         kept[("fcp", "sgd")]
     }
