@@ -44,7 +44,10 @@ FULL_DATA_ONLY = True  # the page is about full-data runs; tests turn this off (
 def runs(out_dir: Path, opt: str) -> list[dict]:
     """Finished full-data records of one optimizer, by seed."""
     found = []
-    for path in sorted((out_dir / "train" / "fcp" / opt).glob("*/seed=*/result.json")):
+    for arch, o, _, _, task in storage.train_task_dirs(out_dir):
+        path = task / storage.RESULT_FILE
+        if (arch, o) != ("fcp", opt) or not path.exists():
+            continue
         rec = storage.read_json(path)
         full = rec["config"]["dataset"].get("n_train") is None or not FULL_DATA_ONLY
         if full and rec["status"] == "done":

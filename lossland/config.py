@@ -165,6 +165,7 @@ class StudyConfig:
     weight_comparisons: list[WeightComparison] = field(default_factory=list)
     table_s1: list[str] = field(default_factory=list)  # its sets in column order; [] = all
     representative: str = "train"  # Fig. 2: the median member of each optimizer's <this> set
+    curves_net: str = ""  # Fig. 2's net (the others: Fig. S1); empty: the first net
 
 
 @dataclass

@@ -20,11 +20,11 @@ from lossland.functional import batched_loss_fn
 from lossland.pathfinder import PathResult, find_paths
 from lossland.progress import log, progress
 from lossland.solution_sets import SolutionSet, build_set, draw_pairs
+from lossland.storage import PAIRS_FILE, pair_file
 from lossland.study import Study, study_of
 from lossland.training import cached_split, resolve_device
 
 LANDSCAPES = {"train": "train", "test": "test"}  # landscape -> data split
-PAIRS_FILE = "pairs.json"
 # Path points per batched call where more are slower than the per-point loop on that device
 # (benchmarks/pathfinder.py; on the CPU vmap makes LeNet's convolutions grouped ones).
 POINT_CHUNK_CAP = {("lenet", "cpu"): 1}
@@ -34,10 +34,6 @@ def point_chunk_for(arch: str, device: torch.device, configured: int | None) -> 
     """finder.point_chunk, capped per arch and device type where the cap is faster."""
     cap = POINT_CHUNK_CAP.get((arch, device.type))
     return configured if cap is None else min(configured or cap, cap)
-
-
-def pair_file(set_dir: Path, i: int, j: int) -> Path:
-    return set_dir / f"pair={i}-{j}.json"
 
 
 def chunk_of(pairs: list[tuple[int, int]], chunk: int, chunk_size: int) -> list[tuple[int, int]]:

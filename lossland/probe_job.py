@@ -159,7 +159,7 @@ def chunk_done(cfg: DictConfig) -> bool:
     except LosslandError:
         return False  # the job itself will say what is wrong
     config = job_config(cfg)
-    return all(unit_state(out / f"{u.key}.json", config, src) == "done" for u in units)
+    return all(unit_state(storage.unit_file(out, u.key), config, src) == "done" for u in units)
 
 
 def run_probe(cfg: DictConfig) -> dict[str, int]:
@@ -168,10 +168,10 @@ def run_probe(cfg: DictConfig) -> dict[str, int]:
     config = job_config(cfg)
     todo = []
     for u in units:
-        state = unit_state(out / f"{u.key}.json", config, src)
+        state = unit_state(storage.unit_file(out, u.key), config, src)
         if state not in ("done", "missing"):
-            log.warning("%s was %s: probing it again", out / f"{u.key}.json", state)
-            storage.set_aside(out / f"{u.key}.json", "stale")
+            log.warning("%s was %s: probing it again", storage.unit_file(out, u.key), state)
+            storage.set_aside(storage.unit_file(out, u.key), "stale")
         if state != "done":
             todo.append(u)
     log.info(
@@ -191,7 +191,9 @@ def run_probe(cfg: DictConfig) -> dict[str, int]:
         results = probe.run(ctx, group)
         seconds = (time.perf_counter() - start) / len(group)
         for unit, result in zip(group, results, strict=True):
-            write_record(out / f"{unit.key}.json", name, unit, result, src, ctx, config, seconds)
+            write_record(
+                storage.unit_file(out, unit.key), name, unit, result, src, ctx, config, seconds
+            )
             if result.get("status", "ok") != "ok":
                 log.warning("%s %s: %s", name, unit.key, result.get("message", result["status"]))
     return {"units": len(units), "skipped": len(units) - len(todo), "probed": len(todo)}

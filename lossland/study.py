@@ -102,6 +102,7 @@ class Study:
         self.figures = {w.name: tuple(w.figures) for w in c.weight_comparisons}
         self.table_s1: tuple[str, ...] = tuple(c.table_s1) or tuple(self.sets)
         self.representative: str = c.representative
+        self.curves_net: str = c.curves_net or (self.nets[0] if self.nets else "")
         for name in (
             *self.table_s1,
             *(s for t in self.height_tests + self.weight_comparisons for s in (t.a, t.b)),
@@ -143,8 +144,9 @@ class Study:
         return s.color if s else "grey"
 
     def archs(self, found: set[str]) -> list[str]:
-        """The study's nets in its order, then any other net with records (sorted)."""
-        return [a for a in self.nets if a in found] + sorted(found - set(self.nets))
+        """The study's nets in its order (a net without records yet shows as a dash / an empty
+        panel), then any other net with records (sorted)."""
+        return list(self.nets) + sorted(found - set(self.nets))
 
     def partner(self, name: str) -> str | None:
         """The set a set is compared with in its first contrast (probe interp's cross pairs)."""

@@ -52,7 +52,8 @@ def figure_specs(report: Any) -> list[FigureSpec]:
     study, nets = report.study, report.nets
     curves, paths = report.runs.curves, report.paths.table
     picks = representative_seeds(report.sets, study)
-    first, *others = list(nets) or [""]
+    first = study.curves_net if study.curves_net in nets else next(iter(nets), "")
+    others = [a for a in nets if a != first]
     opts = " and ".join(study.opt_title(o, full=True) for o in study.optimizers)
     specs = [
         FigureSpec(

@@ -22,7 +22,7 @@ from lossland.probes.intrinsic import d_int90
 from lossland.report import html
 from lossland.report import probe_figures as pf
 from lossland.report.records import Problem
-from lossland.storage import write_bytes
+from lossland.storage import probe_task_dir, probe_task_dirs, write_bytes
 from lossland.study import Study
 
 PROBES = ("hessian", "noise", "perturb", "interp", "slice", "intrinsic")
@@ -42,7 +42,8 @@ def load_probe_records(out_dir: Path) -> tuple[dict[str, pd.DataFrame], dict, li
     and the others are named as left out."""
     found: dict[tuple[str, str, str], dict[str, list[dict]]] = {}
     problems = []
-    for path in sorted((out_dir / "probes").glob("*/*/*/*/*.json")):
+    records = [p for *_, d in probe_task_dirs(out_dir) for p in sorted(d.glob("*.json"))]
+    for path in records:
         try:
             rec = json.loads(path.read_text())
             key = (rec["probe"], rec["arch"], rec["set"])
@@ -57,7 +58,7 @@ def load_probe_records(out_dir: Path) -> tuple[dict[str, pd.DataFrame], dict, li
         for sig in others:
             problems.append(
                 Problem(
-                    f"probes/{arch}/{set_name}/{probe}/{sig}",
+                    str(probe_task_dir(out_dir, arch, set_name, probe, sig)),
                     f"left out ({len(by_sig[sig])} records): other probe settings than the "
                     f"reported {kept}",
                 )

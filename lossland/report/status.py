@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from lossland.report.records import Records
-from lossland.storage import path_task_dirs
+from lossland.storage import PAIRS_FILE, job_logs, path_task_dirs
 from lossland.study import Study
 
 RUN_STATES = ("done", "diverged", "failed", "incomplete", "corrupt", "missing")
@@ -62,7 +62,7 @@ def path_status(
                 counts = t[key].status.value_counts()
                 row = {"arch": arch, "set": name, "landscape": landscape}
                 row["started"] = any(
-                    (d / "pairs.json").exists()
+                    (d / PAIRS_FILE).exists()
                     for a, n, land, _, d in path_task_dirs(out_dir)
                     if (a, n, land) == (arch, name, landscape)
                 )
@@ -81,7 +81,7 @@ def failed_path_jobs(out_dir: str | Path) -> pd.DataFrame:
     attempt (from its last `... to find` line on) ends in an error; a rerun that found every
     pair clears an old failure."""
     rows = []
-    for log in sorted(Path(out_dir).glob("paths/*/*/*/*/chunk=*/*.log")):
+    for log in job_logs(out_dir, "paths"):
         lines = log.read_text(errors="replace").splitlines()
         starts = [k for k, ln in enumerate(lines) if " to find" in ln]
         lines = lines[starts[-1] :] if starts else lines
