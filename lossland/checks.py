@@ -73,8 +73,8 @@ TRAIN = COMMON | {
 }
 PATHS = COMMON | {
     "landscape": _choice("train", "test"),
-    "chunk": _int(0),
-    "chunk_size": _int(1),
+    "shard": _int(0),
+    "shard_size": _int(1),
     "n_pairs": _int(1),
     "pair_seed": _int(0),
     "n_select": _int(1),
@@ -90,8 +90,8 @@ PATHS = COMMON | {
 }
 PROBE = COMMON | {
     "landscape": PATHS["landscape"],
-    "chunk": _int(0),
-    "chunk_size": _int(1),
+    "shard": _int(0),
+    "shard_size": _int(1),
     "n_select": _int(1),
     "n_runs": _int(1),
     "image_chunk": _int(1, null=True),

@@ -190,8 +190,8 @@ class PathsConfig:
     study: StudyConfig = field(default_factory=StudyConfig)
     set: str = "bfgs-train"  # one of the study's sets (lossland.study)
     landscape: str = "train"  # train | test: whose loss the paths are scored on
-    chunk: int = 0
-    chunk_size: int = 300
+    shard: int = 0  # this job's share of the set's pairs: [shard * shard_size, ...)
+    shard_size: int = 300
     n_pairs: int = 300
     pair_seed: int = 0
     n_select: int = 48
@@ -219,7 +219,7 @@ def register_configs() -> None:
 
 @dataclass
 class ProbeJobConfig:
-    """`python -m lossland.probe`: one probe on a chunk of one set's (or file's) solutions."""
+    """`python -m lossland.probe`: one probe on a shard of one set's (or file's) solutions."""
 
     arch: ArchConfig = field(default_factory=ArchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -228,8 +228,8 @@ class ProbeJobConfig:
     set: str = "bfgs-train"  # one of the study's sets (lossland.study)
     weights: str | None = None  # an [n, N_prm] float32 .npy file instead of a set
     landscape: str = "train"  # train | test: the data the probes score on
-    chunk: int = 0
-    chunk_size: int = 48
+    shard: int = 0  # this job's share of the units: [shard * shard_size, ...)
+    shard_size: int = 48
     n_select: int = 48
     n_runs: int = 75
     allow_partial: bool = False

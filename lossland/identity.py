@@ -39,7 +39,9 @@ NON_RESULT_KEYS = (
     "log_every",
     "checkpoint_every",
     "seeds_per_task",
-    "chunk",
+    "shard",  # a job's share of a set's pairs or units
+    "shard_size",
+    "chunk",  # shard's name in older records
     "chunk_size",
     "allow_partial",
     "n_runs",

@@ -1,4 +1,4 @@
-"""One path job: a chunk of a solution set's pairs, each joined by FourierPathFinder.
+"""One path job: a shard of a solution set's pairs, each joined by FourierPathFinder.
 
 Each pair's record is written atomically as soon as its path is found, so a killed job loses at
 most the pairs in flight and a rerun skips the pairs already done.
@@ -36,18 +36,18 @@ def point_chunk_for(arch: str, device: torch.device, configured: int | None) -> 
     return configured if cap is None else min(configured or cap, cap)
 
 
-def chunk_of(pairs: list[tuple[int, int]], chunk: int, chunk_size: int) -> list[tuple[int, int]]:
-    if chunk < 0 or chunk_size < 1:
+def shard_of(pairs: list[tuple[int, int]], shard: int, shard_size: int) -> list[tuple[int, int]]:
+    if shard < 0 or shard_size < 1:
         raise LosslandError(
-            f"chunk={chunk}, chunk_size={chunk_size}: need chunk >= 0, chunk_size >= 1"
+            f"shard={shard}, shard_size={shard_size}: need shard >= 0, shard_size >= 1"
         )
-    return pairs[chunk * chunk_size : (chunk + 1) * chunk_size]
+    return pairs[shard * shard_size : (shard + 1) * shard_size]
 
 
 def fixed_pairs(
     set_dir: Path, solution: SolutionSet, n_pairs: int, seed: int, write: bool = True
 ) -> list[tuple[int, int]]:
-    """Draw this set's pairs once; later jobs (other chunks, reruns) read the same list."""
+    """Draw this set's pairs once; later jobs (other shards, reruns) read the same list."""
     path = set_dir / PAIRS_FILE
     if path.exists():
         saved = storage.read_json(path)
@@ -110,12 +110,12 @@ def checked_set(
     sig: str | None,
     study: Study,
 ) -> SolutionSet:
-    """The set as the pre-submission check sees it: built once for all chunks of a sweep."""
+    """The set as the pre-submission check sees it: built once for all shards of a sweep."""
     return build_set(out_dir, arch, name, n_select, n_runs, partial, sig, False, study)
 
 
-def chunk_done(cfg: DictConfig) -> bool:
-    """Whether every pair of this job's chunk has a reusable record (asked before a sweep is
+def shard_done(cfg: DictConfig) -> bool:
+    """Whether every pair of this job's shard has a reusable record (asked before a sweep is
     sent): same settings and made from today's set; an unreadable record is not done."""
     set_dir = set_dir_of(cfg)
     if not (set_dir / PAIRS_FILE).exists():
@@ -130,10 +130,10 @@ def chunk_done(cfg: DictConfig) -> bool:
         cfg.get("train_sig"),
         study_of(cfg),
     )
-    mine = chunk_of(
+    mine = shard_of(
         fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed, write=False),
-        cfg.chunk,
-        cfg.chunk_size,
+        cfg.shard,
+        cfg.shard_size,
     )
     config = job_config(cfg)
     return all(pair_state(pair_file(set_dir, *p), config, solution) == "done" for p in mine)
@@ -144,7 +144,7 @@ def job_config(cfg: DictConfig) -> dict:
 
 
 def run_paths(cfg: DictConfig) -> dict[str, int]:
-    """Find the paths of this job's chunk that have no reusable record yet; returns counts.
+    """Find the paths of this job's shard that have no reusable record yet; returns counts.
 
     A record made under other settings or from another set (a member was retrained) is moved
     aside (`<name>.stale-<time>`) and found again; an unreadable one likewise (`.corrupt-`).
@@ -155,8 +155,8 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     arch = cfg.arch.name
     solution = solution_of(cfg)
     set_dir = set_dir_of(cfg)
-    mine = chunk_of(
-        fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed), cfg.chunk, cfg.chunk_size
+    mine = shard_of(
+        fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed), cfg.shard, cfg.shard_size
     )
     config = job_config(cfg)
     todo, stale = [], 0
@@ -169,11 +169,11 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
         if state != "done":
             todo.append(p)
     log.info(
-        "%s/%s/%s chunk %d: %d pairs, %d done before, %d to find (%d stale)",
+        "%s/%s/%s shard %d: %d pairs, %d done before, %d to find (%d stale)",
         arch,
         set_name,
         landscape,
-        cfg.chunk,
+        cfg.shard,
         len(mine),
         len(mine) - len(todo),
         len(todo),

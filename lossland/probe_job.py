@@ -1,4 +1,4 @@
-"""One probe job: a chunk of the units (solutions, pairs, dimensions) of one probe on one set.
+"""One probe job: a shard of the units (solutions, pairs, dimensions) of one probe on one set.
 
 Each unit's record is written atomically as soon as it is done, so a killed job loses at most
 the units in flight and a rerun skips the ones already done. The input is a solution set
@@ -117,21 +117,21 @@ def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscap
     )
 
 
-def chunk_of(units: list[Unit], chunk: int, chunk_size: int) -> list[Unit]:
-    if chunk < 0 or chunk_size < 1:
+def shard_of(units: list[Unit], shard: int, shard_size: int) -> list[Unit]:
+    if shard < 0 or shard_size < 1:
         raise LosslandError(
-            f"chunk={chunk}, chunk_size={chunk_size}: need chunk >= 0, chunk_size >= 1"
+            f"shard={shard}, shard_size={shard_size}: need shard >= 0, shard_size >= 1"
         )
-    return units[chunk * chunk_size : (chunk + 1) * chunk_size]
+    return units[shard * shard_size : (shard + 1) * shard_size]
 
 
 def plan(cfg: DictConfig):
-    """(probe name, probe, source, landscape, this chunk's units, record dir)."""
+    """(probe name, probe, source, landscape, this shard's units, record dir)."""
     name, probe = build_probe(cfg)
     src = load_source(cfg)
     device = resolve_device(cfg.device)
     ctx = landscape_of(cfg, src, device)
-    units = chunk_of(probe.units(ctx), cfg.chunk, cfg.chunk_size)
+    units = shard_of(probe.units(ctx), cfg.shard, cfg.shard_size)
     sig = identity.dir_signature(cfg, "probe")
     out = storage.probe_task_dir(cfg.out_dir, cfg.arch.name, src.set_name, name, sig)
     return name, probe, src, ctx, units, out
@@ -151,8 +151,8 @@ def unit_state(path: Path, config: dict[str, Any], src: Source) -> str:
     return identity.mismatch(record, config, {"set": src.hash}) or "done"
 
 
-def chunk_done(cfg: DictConfig) -> bool:
-    """Whether every unit of this job's chunk has a reusable record (asked before a sweep is
+def shard_done(cfg: DictConfig) -> bool:
+    """Whether every unit of this job's shard has a reusable record (asked before a sweep is
     sent): same settings, same input; an unreadable record is not done."""
     try:
         _, _, src, _, units, out = plan(cfg)
@@ -163,7 +163,7 @@ def chunk_done(cfg: DictConfig) -> bool:
 
 
 def run_probe(cfg: DictConfig) -> dict[str, int]:
-    """Probe the units of this job's chunk that have no record yet; returns counts."""
+    """Probe the units of this job's shard that have no record yet; returns counts."""
     name, probe, src, ctx, units, out = plan(cfg)
     config = job_config(cfg)
     todo = []
@@ -175,11 +175,11 @@ def run_probe(cfg: DictConfig) -> dict[str, int]:
         if state != "done":
             todo.append(u)
     log.info(
-        "%s/%s/%s chunk %d: %d units, %d done before, %d to probe",
+        "%s/%s/%s shard %d: %d units, %d done before, %d to probe",
         ctx.arch,
         src.set_name,
         name,
-        cfg.chunk,
+        cfg.shard,
         len(units),
         len(units) - len(todo),
         len(todo),

@@ -28,7 +28,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 SEED_DIR = re.compile(r"^seed=(-?\d+)$")
 PAIRS_FILE = "pairs.json"  # a path set's drawn pairs
 PAIR_FILE = re.compile(r"^pair=(\d+)-(\d+)\.json$")
-JOB_DIR = "chunk="  # + <c>: one path or probe job's log and Hydra config, in its task dir
+JOB_DIR = "shard="  # + <s>: one path or probe job's log and Hydra config, in its task dir
 STAGES = ("train", "sets", "paths", "probes")  # the top-level directories under out_dir
 
 
@@ -76,13 +76,13 @@ def pair_file(task_dir: str | Path, i: int, j: int) -> Path:
     return Path(task_dir) / f"pair={i}-{j}.json"
 
 
-def job_dir(task_dir: str | Path, chunk: int) -> Path:
-    """<task dir>/chunk=<c>: one path or probe job's log and composed config (Hydra's dir)."""
-    return Path(task_dir) / f"{JOB_DIR}{chunk}"
+def job_dir(task_dir: str | Path, shard: int) -> Path:
+    """<task dir>/shard=<s>: one path or probe job's log and composed config (Hydra's dir)."""
+    return Path(task_dir) / f"{JOB_DIR}{shard}"
 
 
 def job_logs(out_dir: str | Path, stage: str = "paths") -> list[Path]:
-    """Every job log of a stage (paths/.../<sig>/chunk=<c>/*.log), sorted."""
+    """Every job log of a stage (paths/.../<sig>/shard=<s>/*.log), sorted."""
     return sorted(Path(out_dir).glob(f"{stage}/*/*/*/*/{JOB_DIR}*/*.log"))
 
 

@@ -114,8 +114,8 @@ def test_the_study_keeps_every_signature():
     ("config", "overrides", "place"),
     [
         ("train", ["arch=lstm", "opt=lbfgs", "seed=7"], "train"),
-        ("paths", ["arch=ae", "set=sgd-test", "landscape=test", "chunk=3"], "paths"),
-        ("probe", ["arch=lenet", "set=bfgs-train", "probe=noise", "chunk=2"], "probe"),
+        ("paths", ["arch=ae", "set=sgd-test", "landscape=test", "shard=3"], "paths"),
+        ("probe", ["arch=lenet", "set=bfgs-train", "probe=noise", "shard=2"], "probe"),
     ],
 )
 def test_hydra_task_dirs_are_where_storage_puts_them(config, overrides, place):

@@ -77,7 +77,7 @@ def path_status(
 
 
 def failed_path_jobs(out_dir: str | Path) -> pd.DataFrame:
-    """Path job logs (paths/<arch>/<set>/<landscape>/<sig>/chunk=<n>/paths.log) whose LAST
+    """Path job logs (paths/<arch>/<set>/<landscape>/<sig>/shard=<s>/paths.log) whose LAST
     attempt (from its last `... to find` line on) ends in an error; a rerun that found every
     pair clears an old failure."""
     rows = []
