@@ -28,9 +28,10 @@ from omegaconf import OmegaConf
 from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
+from lossland import archs
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn
-from lossland.models import ARCHS, build_model, get_flat
+from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
 from lossland.pathfinder import N_FOURIER, N_POINTS, find_path, loop_objective, t_grid
 from lossland.training import resolve_device
@@ -95,7 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", default="outputs/data")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--archs", default=",".join(archs.names()))
     parser.add_argument("--images", type=int, default=1000, help="training images scored")
     parser.add_argument("--steps", type=int, default=2, help="steps timed per measurement")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repeats (median)")

@@ -33,9 +33,10 @@ import math
 import torch
 from timing import timed as timed_once  # benchmarks/timing.py, beside this script
 
+from lossland import archs
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn
-from lossland.models import ARCHS, build_model, get_flat, loss_from_outputs, set_flat
+from lossland.models import build_model, get_flat, loss_from_outputs, set_flat
 from lossland.probes.hvp import Curvature
 from lossland.probes.intrinsic import Intrinsic
 from lossland.probes.noise import batch_gradients
@@ -139,7 +140,7 @@ def main() -> None:
     p.add_argument("--root", default="outputs/data")
     p.add_argument("--images", type=int, default=50_000)
     p.add_argument("--timed-images", type=int, default=5000)
-    p.add_argument("--archs", default=",".join(ARCHS))
+    p.add_argument("--archs", default=",".join(archs.names()))
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--lanczos", type=int, default=80)
     p.add_argument("--lanczos-top1", type=int, default=20)

@@ -40,8 +40,7 @@ for s in sgd-train sgd-test; do
   [ -L "$authors/paths/fcp/$s" ] || ln -s "../../../fcp-spec/paths/fcp/$s" "$authors/paths/fcp/$s"
 done
 
-# 1. The line-search choice first (2 seeds each), SGD's rate (fcp, then ae), float64, then n
-#    grows to 8 per optimizer.
+# 1. The line-search choice first: 2 seeds of each search, float32 vs float64, SGD's rate.
 for seed in 0 1; do
   train "$spec" lbfgs "$seed" opt.line_search=spec
   if [ "$seed" = 0 ] && [ ! -f "$spec/precision_check.json" ]; then  # float32 vs float64
@@ -52,25 +51,36 @@ for seed in 0 1; do
   train "$authors" lbfgs_authors "$seed"
   [ "$seed" = 0 ] && ARCHS=fcp NO_TABLE=1 jobs/sgd_lr_study.sh
 done
-ARCHS=ae NO_TABLE=1 jobs/sgd_lr_study.sh
-train "$f64" lbfgs 0 precision=float64 opt.line_search=spec
+
+# 2. n grows to 8 for SGD and the chosen search (the authors'), then their paths: 6 pairs of
+#    each set (5 of 8 runs), on the train and the test landscape.
 for seed in $SEEDS; do
   train "$spec" sgd "$seed"
-  train "$spec" lbfgs "$seed" opt.line_search=spec
   train "$authors" lbfgs_authors "$seed"
 done
-
-# 2. Paths: 6 pairs of each set (5 of 8 runs), on the train and the test landscape.
 paths() {  # out_dir set landscape
   echo "== $(date -u +%H:%M:%S) paths $1 $2 $3"
   $PY -m lossland.paths arch=fcp "set=$2" "landscape=$3" "out_dir=$1" "dataset.root=$DATA" \
-    n_select=$N_SELECT n_runs=$N_RUNS n_pairs=$N_PAIRS chunk_size=$N_PAIRS
+    n_select=$N_SELECT n_runs=$N_RUNS n_pairs=$N_PAIRS shard_size=$N_PAIRS
 }
-for landscape in train test; do
-  for set in bfgs-test sgd-test bfgs-train sgd-train; do
-    [ "$landscape" = test ] && [[ $set == *-train ]] && continue  # the paper: test sets only
-    paths "$spec" "$set" "$landscape"
-    [[ $set == bfgs-* ]] && paths "$authors" "$set" "$landscape"
+all_paths() {  # out_dir sets...
+  local out=$1
+  shift
+  for landscape in train test; do
+    for set in "$@"; do
+      [ "$landscape" = test ] && [[ $set == *-train ]] && continue  # the paper: test sets only
+      paths "$out" "$set" "$landscape"
+    done
   done
+}
+all_paths "$spec" sgd-test sgd-train  # SGD's paths live in fcp-spec (fcp-authors links them)
+all_paths "$authors" bfgs-test bfgs-train
+
+# 3. The rest: ae's SGD rate, the spec search to n = 8 and its paths, the float64 spec run.
+ARCHS=ae NO_TABLE=1 jobs/sgd_lr_study.sh
+for seed in $SEEDS; do
+  train "$spec" lbfgs "$seed" opt.line_search=spec
 done
+all_paths "$spec" bfgs-test bfgs-train
+train "$f64" lbfgs 0 precision=float64 opt.line_search=spec
 echo "== $(date -u +%H:%M:%S) done"

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.models import build_model, evaluate, get_flat, is_classifier, set_flat
 from lossland.probes import Landscape, Probe, Unit
+from lossland.trainers import minibatch_epoch
 
 
 class Intrinsic(Probe):
@@ -40,9 +42,7 @@ class Intrinsic(Probe):
         self._reference: dict[str, float] | None = None
 
     def units(self, ctx: Landscape) -> list[Unit]:
-        return [
-            Unit(f"d={d}", (d,), {"d": d, "opt": optimizer_of(ctx.set_name)}) for d in self.dims
-        ]
+        return [Unit(f"d={d}", (d,), {"d": d, "opt": optimizer_of(ctx)}) for d in self.dims]
 
     def run(self, ctx: Landscape, units: list[Unit]) -> list[dict[str, Any]]:
         train, test = ctx.data("train"), ctx.data("test")
@@ -66,13 +66,13 @@ class Intrinsic(Probe):
                 ctx.device
             )
             t0 = time.perf_counter()
-            z, curve = self.train(ctx, train, theta0, proj, optimizer_of(ctx.set_name))
+            z, curve = self.train(ctx, train, theta0, proj, optimizer_of(ctx))
             set_flat(model, theta0 + proj @ z)
             end = evaluate(model, ctx.arch, test.x, test.y)
             diverged = not np.isfinite(curve).all() or not np.isfinite(end["loss"])
             out.append(
                 {
-                    **diverged_status(diverged, optimizer_of(ctx.set_name), len(curve)),
+                    **diverged_status(diverged, optimizer_of(ctx), len(curve)),
                     "d": d,
                     "test_loss": end["loss"],
                     "test_accuracy": end.get("accuracy"),
@@ -100,12 +100,7 @@ class Intrinsic(Probe):
             optim = torch.optim.SGD([z], lr=self.sgd_lr)
             gen = torch.Generator().manual_seed(self.init_seed)
             for _ in range(self.sgd_epochs):
-                order = torch.randperm(len(train), generator=gen).to(train.y.device)
-                for i in range(0, len(order), self.batch_size):
-                    idx = order[i : i + self.batch_size]
-                    optim.zero_grad(set_to_none=True)
-                    loss_on(train.x[idx], train.y[idx]).backward()
-                    optim.step()
+                minibatch_epoch(loss_on, optim, train, self.batch_size, gen)
                 with torch.no_grad():
                     curve.append(float(loss_on(train.x, train.y)))
                 if not np.isfinite(curve[-1]):
@@ -131,8 +126,15 @@ def diverged_status(diverged: bool, opt: str, steps: int) -> dict[str, str]:
     }
 
 
-def optimizer_of(set_name: str) -> str:
-    return "lbfgs" if set_name.startswith("bfgs") else "sgd"
+def optimizer_of(ctx) -> str:
+    """The set's optimizer trains in the subspace too (a weights file: SGD)."""
+    opt = ctx.opt or "sgd"
+    if opt not in ("sgd", "lbfgs"):
+        raise LosslandError(
+            f"the intrinsic probe trains in a subspace with sgd or lbfgs, not {opt}: "
+            "probe a set of one of those"
+        )
+    return opt
 
 
 def performance(arch: str, score: dict[str, float], start: dict[str, float]) -> float:
