@@ -21,9 +21,17 @@ from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from lossland.errors import LosslandError
-from lossland.models import N_PRM, build_model, check_arch, loss_from_outputs, lstm_permutation
+from lossland.models import (
+    N_PRM,
+    build_model,
+    check_arch,
+    is_classifier,
+    loss_from_outputs,
+    lstm_permutation,
+)
 
 BatchedLoss = Callable[[Tensor], Tensor]
+ELEMENTWISE = (torch.nn.Softplus, torch.nn.ReLU, torch.nn.Sigmoid)  # layers applied as they are
 
 
 @cache
@@ -179,8 +187,12 @@ def packed_loss_fn(arch: str, act: str) -> Callable[[Tensor, Tensor, Tensor], Te
         return lambda w, x, y: _lstm_packed_losses(unflatten(arch, w), x, y)
     with torch.device("meta"):
         model = build_model(arch, act)
-    if arch in ("fcp", "ae"):  # plain MLPs: bmm layer by layer, without vmap's per-call cost
-        return lambda w, x, y: _mlp_packed_losses(arch, model, unflatten(arch, w), x, y)
+    layers = mlp_layers(arch, act)
+    if layers is not None:  # plain MLPs: bmm layer by layer, without vmap's per-call cost
+        classifier = is_classifier(arch)
+        return lambda w, x, y: mlp_losses(
+            classifier, mlp_forward(layers, w, x.flatten(2)), x.flatten(2), y
+        )
 
     def single(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         return loss_from_outputs(arch, functional_call(model, params, (x,)), x, y)
@@ -210,17 +222,41 @@ def _lstm_packed_losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tens
     return F.cross_entropy(logits, y, reduction="none").mean(1)
 
 
-def _mlp_packed_losses(
-    arch: str, model: torch.nn.Sequential, params: dict[str, Tensor], x: Tensor, y: Tensor
-) -> Tensor:
-    """fcp / ae (Flatten, bias-free Linear layers and elementwise activations) for B weight
-    sets on their own images x [B, n, 1, 28, 28]: one bmm per layer."""
-    h = x.flatten(2)  # [B, n, 784]
-    for name, module in model.named_children():
-        if isinstance(module, torch.nn.Linear):
-            h = torch.bmm(h, params[f"{name}.weight"].transpose(1, 2))
-        elif not isinstance(module, torch.nn.Flatten):
-            h = module(h)  # softplus / relu / sigmoid: elementwise
-    if arch == "ae":
-        return (h - x.flatten(2)).pow(2).mean((1, 2))
-    return F.cross_entropy(h.transpose(1, 2), y, reduction="none").mean(1)
+def mlp_layers(arch: str, act: str = "softplus") -> list[torch.nn.Module] | None:
+    """The layers after the Flatten of a plain MLP (bias-free Linear layers and elementwise
+    activations, e.g. fcp and ae), first a Linear; None for any other net."""
+    with torch.device("meta"):
+        model = build_model(arch, act)
+    layers = list(model.children()) if isinstance(model, torch.nn.Sequential) else []
+    if len(layers) < 2 or not isinstance(layers[0], torch.nn.Flatten):
+        return None
+    for layer in layers[1:]:
+        linear = isinstance(layer, torch.nn.Linear) and layer.bias is None
+        if not (linear or isinstance(layer, ELEMENTWISE)):
+            return None
+    return layers[1:] if isinstance(layers[1], torch.nn.Linear) else None
+
+
+def mlp_forward(layers: list[torch.nn.Module], w: Tensor, h: Tensor) -> Tensor:
+    """`layers` (from `mlp_layers`, or a tail of them) for B weight sets: w [B, N] holds their
+    Linear weights in order, h [B, n, width] (or [n, width], shared) their input; one bmm per
+    Linear layer."""
+    start = 0
+    for layer in layers:
+        if isinstance(layer, torch.nn.Linear):
+            size = layer.weight.numel()
+            weight = w[:, start : start + size].view(len(w), *layer.weight.shape)
+            h = torch.matmul(h, weight.transpose(1, 2))
+            start += size
+        else:
+            h = layer(h)  # elementwise
+    return h
+
+
+def mlp_losses(classifier: bool, out: Tensor, x_flat: Tensor, y: Tensor) -> Tensor:
+    """Per weight set mean loss [B] of outputs out [B, n, C]: cross-entropy against y ([n] or
+    [B, n]) or, for an autoencoder, squared error against x_flat ([n, 784] or [B, n, 784])."""
+    if classifier:
+        targets = y.expand(len(out), -1)
+        return F.cross_entropy(out.transpose(1, 2), targets, reduction="none").mean(1)
+    return (out - x_flat).pow(2).mean((1, 2))

@@ -15,8 +15,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lossland import identity, storage
+from lossland.basis_loss import basis_loss_fn
 from lossland.errors import LosslandError
-from lossland.functional import batched_loss_fn
 from lossland.pathfinder import PathResult, find_paths
 from lossland.progress import log, progress
 from lossland.solution_sets import SolutionSet, build_set, check_set, draw_pairs
@@ -179,7 +179,8 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     device = resolve_device(cfg.device)
     limit = cfg.dataset.n_train if landscape == "train" else cfg.dataset.n_eval
     split = cached_split(str(cfg.dataset.root), LANDSCAPES[landscape], str(device), limit)
-    loss = batched_loss_fn(arch, solution.act, split.x, split.y, chunk=cfg.finder.image_chunk)
+    point_chunk = point_chunk_for(arch, device, cfg.finder.point_chunk)
+    loss = basis_loss_fn(arch, solution.act, split.x, split.y, cfg.finder.image_chunk, point_chunk)
     weights = torch.from_numpy(solution.weights).to(device)
     batch = max(1, cfg.finder.pairs_per_batch)
     batches = [todo[k : k + batch] for k in range(0, len(todo), batch)]
@@ -195,7 +196,6 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
             lam=cfg.finder.lam,
             lr=cfg.finder.lr,
             steps=cfg.finder.steps,
-            chunk=point_chunk_for(arch, device, cfg.finder.point_chunk),
         )
         seconds = (time.perf_counter() - start) / len(pairs)
         for (a, b), result in zip(pairs, results, strict=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lossland.basis_loss import BasisLoss, basis_loss_fn
 from lossland.data import load_split
 from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn
@@ -13,10 +14,10 @@ from lossland.pathfinder import (
     find_path,
     find_paths,
     fourier_basis,
+    fourier_phi,
     loop_objective,
-    losses_and_grad,
+    path_objective,
     path_points,
-    step_lengths_sq,
     t_grid,
 )
 
@@ -38,23 +39,29 @@ def endpoints_and_b(arch: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return w_i, w_j, b
 
 
-def batched_objective(loss, w_i, w_j, b, t, lam, chunk=None):
+def batched_objective(loss, w_i, w_j, b, t, lam):
     """The finder's own L and dL/db for one path, as `find_paths` computes them."""
-    b = b[None].clone().requires_grad_(True)
-    points = path_points(w_i[None], w_j[None], b, t)
-    losses, grad = losses_and_grad(loss, points.reshape(-1, points.shape[-1]), chunk)
-    penalty = lam * step_lengths_sq(points).sum()
-    ((points * grad.view_as(points)).sum() + penalty).backward()
-    return losses.sum() + penalty.detach(), b.grad[0], losses
+    theta = torch.cat([w_i[None, None], w_j[None, None], b[None]], 1).requires_grad_(True)
+    objective, profile = path_objective(loss, fourier_phi(t, len(b)), theta, lam)
+    objective.sum().backward()
+    return objective.detach()[0], theta.grad[0, 2:], profile.detach()[0]
 
 
+LOSSES = {
+    # the first layer once per basis vector (fcp, ae; the others fall back to the points),
+    # 50 images per slice and 4 points per call: both cut through the data and the path
+    "basis": lambda arch, x, y: basis_loss_fn(arch, "softplus", x, y, 50, 4),
+    "points": lambda arch, x, y: BasisLoss.of_points(batched_loss_fn(arch, "softplus", x, y), 4),
+}
+
+
+@pytest.mark.parametrize("kind", LOSSES)
 @pytest.mark.parametrize("arch", ARCHS)
-def test_batched_objective_equals_per_point_loop(arch, data):
+def test_batched_objective_equals_per_point_loop(arch, kind, data):
     x, y = data
     w_i, w_j, b = endpoints_and_b(arch)
     t = t_grid(N_POINTS)
-    loss = batched_loss_fn(arch, "softplus", x, y)
-    value, grad, losses = batched_objective(loss, w_i, w_j, b, t, LAM, chunk=4)  # 4 + 2 rows
+    value, grad, losses = batched_objective(LOSSES[kind](arch, x, y), w_i, w_j, b, t, LAM)
     ref_value, ref_grad, ref_losses = loop_objective(arch, "softplus", x, y, w_i, w_j, b, t, LAM)
     torch.testing.assert_close(losses, ref_losses, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(value, ref_value, rtol=1e-5, atol=1e-5)
