@@ -44,6 +44,7 @@ NON_RESULT_KEYS = (
     "allow_partial",
     "n_runs",
     "train_sig",
+    "finder._target_",
     "finder.point_chunk",
     "finder.image_chunk",
     "finder.pairs_per_batch",
@@ -55,9 +56,12 @@ NON_RESULT_KEYS = (
 # The swept keys that are readable in the directory name, per kind of task (not in its sig).
 DIR_KEYS = {
     "train": ("arch.name", "opt.name", "seed"),
-    "paths": ("arch.name", "set", "landscape"),
+    "paths": ("arch.name", "set", "landscape", "finder.name"),
     "probe": ("arch.name", "set", "probe.name"),
 }
+# Keys added after records existed, left out of the signature while they hold the value that
+# records made before them had implicitly: those records keep their signature.
+OMITTED_AT_DEFAULT = {"finder.name": "fourier"}
 VOLATILE = ("train_seconds", "seconds_per_epoch", "wall_seconds", "device_name", "code")
 SIG_LEN = 8
 
@@ -94,8 +98,19 @@ def without(config: dict, keys: tuple[str, ...]) -> dict:
 
 
 def result_config(config: Any) -> dict:
-    """The settings that change a result (NON_RESULT_KEYS removed)."""
-    return without(plain(config), NON_RESULT_KEYS)
+    """The settings that change a result (NON_RESULT_KEYS removed, OMITTED_AT_DEFAULT keys
+    removed while at their default)."""
+    config = plain(config)
+    defaults = tuple(k for k, v in OMITTED_AT_DEFAULT.items() if _select(config, k) == v)
+    return without(config, NON_RESULT_KEYS + defaults)
+
+
+def _select(config: dict, key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(config, dict) or part not in config:
+            return None
+        config = config[part]
+    return config
 
 
 def digest(obj: Any, length: int = SIG_LEN) -> str:

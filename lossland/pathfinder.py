@@ -13,13 +13,13 @@ gives dL/db.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from lossland.basis_loss import BasisLoss
 from lossland.errors import LosslandError
+from lossland.finders import Finder, PathResult, path_results, step_lengths_sq
 from lossland.functional import BatchedLoss
 from lossland.models import build_model, loss_from_outputs, set_flat
 
@@ -28,27 +28,6 @@ N_POINTS = 50  # M: points along t, both ends included
 LAM = 1e-4  # lambda of Eq. 4, NN landscapes
 LR = 1e-3  # Adam
 STEPS = 100
-
-
-@dataclass
-class PathResult:
-    """One optimised path; tensors are detached, on the endpoints' device."""
-
-    coefficients: Tensor  # b [N_F, N] at the best iterate
-    t: Tensor  # [M]
-    profile: Tensor  # loss(w(t_m)) [M] at the best iterate
-    height: float  # max of `profile` (Eq. 5)
-    straight_profile: Tensor  # [M] along the straight line, b = 0
-    straight_height: float
-    length: float  # sum_m |w(t_{m+1}) - w(t_m)| at the best iterate
-    objective: float  # the best L (Eq. 4)
-    best_step: int  # Adam updates before the best iterate (0 = the straight line)
-    steps: int  # Adam updates made
-    history: list[float]  # L at each iterate, steps + 1 values
-
-    def points(self, w_i: Tensor, w_j: Tensor) -> Tensor:
-        """The path's points w(t_m), [M, N]."""
-        return path_points(w_i[None], w_j[None], self.coefficients[None], self.t)[0]
 
 
 def t_grid(n_points: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
@@ -74,11 +53,6 @@ def path_points(w_i: Tensor, w_j: Tensor, b: Tensor, t: Tensor) -> Tensor:
     """Points of P paths, [P, M, N], from endpoints [P, N] and coefficients b [P, N_F, N]."""
     theta = torch.cat([w_i[:, None], w_j[:, None], b], 1)
     return torch.einsum("mj,pjn->pmn", fourier_phi(t, b.shape[1]), theta)
-
-
-def step_lengths_sq(phi: Tensor, theta: Tensor) -> Tensor:
-    """|w(t_{m+1}) - w(t_m)|^2, [P, M - 1], of the paths phi theta (phi [M, J], theta [P, J, N])."""
-    return torch.einsum("mj,pjn->pmn", phi[1:] - phi[:-1], theta).pow(2).sum(-1)
 
 
 def path_objective(
@@ -151,30 +125,35 @@ def find_paths(
         if k < steps:
             adam.step()
     best_obj, best_b, best_profile, best_step = best
-    with torch.no_grad():
-        lengths = step_lengths_sq(phi, torch.cat([ends, best_b], 1)).sqrt().sum(1)
     history_rows = torch.stack(history, 1).tolist()
-    return [
-        PathResult(
-            coefficients=best_b[p],
-            t=t,
-            profile=best_profile[p],
-            height=float(best_profile[p].max()),
-            straight_profile=straight[p],
-            straight_height=float(straight[p].max()),
-            length=float(lengths[p]),
-            objective=float(best_obj[p]),
-            best_step=int(best_step[p]),
-            steps=steps,
-            history=history_rows[p],
-        )
-        for p in range(n_pairs)
-    ]
+    return path_results(
+        t,
+        phi,
+        torch.cat([ends, best_b], 1),
+        best_profile,
+        straight,
+        objective=best_obj,
+        best_step=best_step,
+        steps=steps,
+        history=history_rows,
+    )
 
 
 def find_path(loss: BasisLoss | BatchedLoss, w_i: Tensor, w_j: Tensor, **kwargs) -> PathResult:
     """One path w_i -> w_j (each [N]); keyword arguments as in `find_paths`."""
     return find_paths(loss, w_i[None], w_j[None], **kwargs)[0]
+
+
+class FourierPathFinder(Finder):
+    """The `fourier` entry of the finder registry (conf/finder/fourier.yaml): `find_paths`."""
+
+    def __init__(
+        self, n_fourier: int = N_FOURIER, lam: float = LAM, lr: float = LR, steps: int = STEPS
+    ) -> None:
+        self.settings = dict(n_fourier=n_fourier, lam=lam, lr=lr, steps=steps)
+
+    def find(self, loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor) -> list[PathResult]:
+        return find_paths(loss, w_i, w_j, n_points=len(t), **self.settings)
 
 
 def _steps(steps: int, progress: bool) -> Iterator[int]:

@@ -48,18 +48,21 @@ def train_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, int, Path]
     return found
 
 
-def path_task_dir(out_dir: str | Path, arch: str, set_name: str, landscape: str, sig: str) -> Path:
-    """outputs/<...>/paths/<arch>/<set>/<landscape>/<sig>: the records of one set's pairs."""
-    return Path(out_dir) / "paths" / arch / set_name / landscape / sig
+def path_task_dir(
+    out_dir: str | Path, arch: str, set_name: str, landscape: str, finder: str, sig: str
+) -> Path:
+    """outputs/<...>/paths/<arch>/<set>/<landscape>/<finder>/<sig>: one set's pair records,
+    one finder's (`set` is `file-<stem>` for paths between the rows of a weights file)."""
+    return Path(out_dir) / "paths" / arch / set_name / landscape / finder / sig
 
 
-def path_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, Path]]:
-    """Every (arch, set, landscape, sig, dir) under paths/, sorted."""
+def path_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, str, Path]]:
+    """Every (arch, set, landscape, finder, sig, dir) under paths/, sorted."""
     found = []
-    for d in sorted((Path(out_dir) / "paths").glob("*/*/*/*")):
+    for d in sorted((Path(out_dir) / "paths").glob("*/*/*/*/*")):
         if d.is_dir() and not d.name.startswith("chunk="):
-            arch, set_name, landscape, sig = d.parts[-4:]
-            found.append((arch, set_name, landscape, sig, d))
+            arch, set_name, landscape, finder, sig = d.parts[-5:]
+            found.append((arch, set_name, landscape, finder, sig, d))
     return found
 
 

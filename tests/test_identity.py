@@ -400,7 +400,7 @@ def test_unwritable_out_dir_is_one_line(mnist_root):
 
 
 def test_old_failure_in_a_chunk_log_is_cleared_by_a_good_rerun(tmp_path):
-    log = tmp_path / "paths/fcp/sgd-train/train/abcd1234/chunk=0/paths.log"
+    log = tmp_path / "paths/fcp/sgd-train/train/fourier/abcd1234/chunk=0/paths.log"
     log.parent.mkdir(parents=True)
     failed = "[t][INFO] fcp/sgd-train/train chunk 0: 3 pairs, 0 done before, 3 to find (0 stale)\n"
     failed += "[t][ERROR] error: killed\n"
@@ -436,3 +436,17 @@ def test_code_version_is_this_checkouts_commit():
     ).stdout.strip()
     assert identity.code_version()["commit"] == (head or "unknown")
     assert identity.code_label({"commit": head, "dirty": True}) == head[:8] + "+dirty"
+
+
+def test_the_fourier_finders_path_signatures_are_those_before_the_finder_registry():
+    """Signatures of the default path config and the small preset's as the code before the
+    finder registry (b1800c8) computed them: `finder.name` (in the directory name and left
+    out of the signature at `fourier`) and `finder._target_` leave Fourier records where they
+    were, one directory down (paths/<arch>/<set>/<landscape>/fourier/<sig>/)."""
+    before = {(): ("9397d6d8", "90ce89ef"), ("preset=small_paths",): ("98cbdcd0", "a246c5b1")}
+    for overrides, (dir_sig, sig) in before.items():
+        cfg = compose("paths", list(overrides))
+        assert (identity.dir_signature(cfg, "paths"), identity.signature(cfg)) == (dir_sig, sig)
+    bezier = compose("paths", ["finder=bezier"])
+    assert identity.signature(bezier) != "90ce89ef"
+    assert set_dir_of(bezier).parent.name == "bezier"

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from lossland.errors import LosslandError
 from lossland.progress import progress
-from lossland.report import figures, html, probes, stats, status, tables
+from lossland.report import figures, finders, html, probes, stats, status, tables
 from lossland.report.configs import keep_one_config
 from lossland.report.records import Problem, Records, load_paths, load_runs
 from lossland.report.sets import ARCHS, SET_LABEL, LoadedSet, load_sets
@@ -96,6 +96,7 @@ def build_report(
     write_tables(report)
     draw_figures(report)
     probes.build(report)  # the probe records' tables, figures and verdicts (if any)
+    finders.build(report)  # barrier height by path finder, every finder's records
     write_bytes(report.index, render_index(report).encode())
     return report
 
@@ -493,6 +494,7 @@ def render_index(report: Report) -> str:
     sections.append(figs)
 
     sections.append(probes.section(report))
+    sections.append(finders.section(report))
     files = html.Section("files", "Tidy tables")
     files.items([f"{f}: {name}" for name, f in TIDY_FILES.items()])
     sections.append(files)

@@ -63,7 +63,7 @@ def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.Dat
                 row = {"arch": arch, "set": name, "landscape": landscape}
                 row["started"] = any(
                     (d / "pairs.json").exists()
-                    for a, n, land, _, d in path_task_dirs(out_dir)
+                    for a, n, land, _, _, d in path_task_dirs(out_dir)
                     if (a, n, land) == (arch, name, landscape)
                 )
                 row["expected"] = len(e) if len(e) else int(key.sum())
@@ -77,11 +77,11 @@ def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.Dat
 
 
 def failed_path_jobs(out_dir: str | Path) -> pd.DataFrame:
-    """Path job logs (paths/<arch>/<set>/<landscape>/<sig>/chunk=<n>/paths.log) whose LAST
+    """Path job logs (paths/<arch>/<set>/<landscape>/<finder>/<sig>/chunk=<n>/paths.log) whose LAST
     attempt (from its last `... to find` line on) ends in an error; a rerun that found every
     pair clears an old failure."""
     rows = []
-    for log in sorted(Path(out_dir).glob("paths/*/*/*/*/chunk=*/*.log")):
+    for log in sorted(Path(out_dir).glob("paths/*/*/*/*/*/chunk=*/*.log")):
         lines = log.read_text(errors="replace").splitlines()
         starts = [k for k, ln in enumerate(lines) if " to find" in ln]
         lines = lines[starts[-1] :] if starts else lines
