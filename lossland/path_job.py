@@ -110,7 +110,6 @@ def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
     )
 
 
-@lru_cache(maxsize=8)
 def weight_file_source(path: str, arch: str, act: str) -> SolutionSet:
     """An [n, N_prm] float32 .npy file as a set (`models.load_weight_file` checks it); its
     identity is its sha256."""
