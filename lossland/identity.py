@@ -203,9 +203,22 @@ def mismatch(record: dict, config: Any, inputs: dict[str, str] | None = None) ->
     return None
 
 
+def source_name(config: Any) -> str:
+    """Where a task's input shows in its directory: its `set`, or `file-<stem>` for the
+    weights file of `weights=FILE` (`weights` is not in the signature, so without this a
+    file's task would share the set's directory)."""
+    weights = config.get("weights")
+    return f"file-{Path(str(weights)).stem}" if weights else str(config.get("set"))
+
+
 def register_resolver() -> None:
-    """`${sig:<kind>}` in conf/*.yaml (train, paths, probe): the task config's dir_signature."""
+    """`${sig:<kind>}` in conf/*.yaml (train, paths, probe): the task config's dir_signature;
+    `${source:}`: its `source_name`."""
     if not OmegaConf.has_resolver("sig"):
         OmegaConf.register_new_resolver(
             "sig", lambda kind, *, _root_: dir_signature(_root_, kind), use_cache=False
+        )
+    if not OmegaConf.has_resolver("source"):
+        OmegaConf.register_new_resolver(
+            "source", lambda *, _root_: source_name(_root_), use_cache=False
         )

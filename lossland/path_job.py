@@ -91,7 +91,7 @@ def set_dir_of(cfg: DictConfig, source: SolutionSet | None = None) -> Path:
 
 def source_name(cfg: DictConfig) -> str:
     """The set's name, or `file-<stem>` for weights=FILE."""
-    return f"file-{Path(cfg.weights).stem}" if cfg.get("weights") else check_set(cfg.set)
+    return identity.source_name(cfg) if cfg.get("weights") else check_set(cfg.set)
 
 
 def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:

@@ -179,8 +179,16 @@ def test_paths_between_the_rows_of_a_weights_file(mnist_root, tiny_sweep, tmp_pa
         [np.load(p) for p in sorted(tiny_sweep.glob("train/fcp/sgd/*/*/w_train.npy"))]
     )
     np.save(tmp_path / "mine.npy", weights.astype(np.float32))
-    cfg = paths_cfg(mnist_root, tiny_sweep, f"weights={tmp_path / 'mine.npy'}", "n_pairs=2")
-    assert run_paths(cfg) == {"pairs": 2, "skipped": 0, "found": 2}
+    file = f"weights={tmp_path / 'mine.npy'}"
+    run_module(
+        "lossland.paths",
+        file,
+        f"dataset.root={mnist_root}",
+        f"out_dir={tiny_sweep}",
+        "n_pairs=2",
+        *FAST,
+    )
+    cfg = paths_cfg(mnist_root, tiny_sweep, file, "n_pairs=2")
     set_dir = set_dir_of(cfg)
     assert set_dir.relative_to(tiny_sweep).parts[:5] == (
         "paths",
@@ -195,7 +203,8 @@ def test_paths_between_the_rows_of_a_weights_file(mnist_root, tiny_sweep, tmp_pa
         assert record["inputs"] == {
             "weights": hashlib.sha256((tmp_path / "mine.npy").read_bytes()).hexdigest()
         }
-    assert run_paths(cfg)["skipped"] == 2
+    assert (set_dir / "chunk=0" / "paths.log").exists()  # the job's own directory, not the set's
+    assert run_paths(cfg) == {"pairs": 2, "skipped": 2, "found": 0}
 
 
 @pytest.mark.parametrize(
