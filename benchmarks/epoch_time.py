@@ -16,8 +16,9 @@ from timing import timed  # benchmarks/timing.py, beside this script
 
 from lossland.data import load_split
 from lossland.lbfgs_gss import LBFGSGSS
-from lossland.models import build_model, evaluate
-from lossland.training import lbfgs_epoch, resolve_device, sgd_epoch
+from lossland.models import batch_loss, build_model, evaluate
+from lossland.trainers import full_batch_epoch, minibatch_epoch
+from lossland.training import resolve_device
 
 
 def time_arch(arch: str, train, test, device: torch.device, lbfgs_iters: int) -> dict[str, float]:
@@ -27,10 +28,11 @@ def time_arch(arch: str, train, test, device: torch.device, lbfgs_iters: int) ->
     eval_s = timed(lambda: [evaluate(model, arch, s.x, s.y) for s in (train, test)], device)
     sgd = torch.optim.SGD(model.parameters(), lr=0.01)
     gen = torch.Generator().manual_seed(0)
-    sgd_s = timed(lambda: sgd_epoch(model, arch, sgd, train, 64, gen), device)
+    sgd_s = timed(lambda: minibatch_epoch(batch_loss(model, arch), sgd, train, 64, gen), device)
     lbfgs = LBFGSGSS(model.parameters())
-    lbfgs_epoch(model, arch, lbfgs, train)  # warm-up: the first iteration has no history
-    iters = [lambda: lbfgs_epoch(model, arch, lbfgs, train)] * lbfgs_iters
+    # warm-up: the first iteration has no history
+    full_batch_epoch(batch_loss(model, arch), lbfgs, train)
+    iters = [lambda: full_batch_epoch(batch_loss(model, arch), lbfgs, train)] * lbfgs_iters
     lbfgs_s = timed(lambda: [it() for it in iters], device) / lbfgs_iters
     return {"eval": eval_s, "sgd": sgd_s, "lbfgs": lbfgs_s}
 

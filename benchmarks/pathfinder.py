@@ -34,10 +34,11 @@ from omegaconf import OmegaConf
 from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
-from lossland.basis_loss import basis_loss_fn
+from lossland import archs
+from lossland.basis_loss import basis_loss_fn, first_layer_plan
 from lossland.data import load_split
-from lossland.functional import batched_loss_fn, mlp_layers
-from lossland.models import ARCHS, build_model, get_flat
+from lossland.functional import batched_loss_fn
+from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
 from lossland.pathfinder import N_FOURIER, N_POINTS, find_path, loop_objective, t_grid
 from lossland.training import resolve_device
@@ -102,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", default="outputs/data")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--archs", default=",".join(archs.names()))
     parser.add_argument("--images", type=int, default=1000, help="training images scored")
     parser.add_argument("--steps", type=int, default=2, help="steps timed per measurement")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repeats (median)")
@@ -132,7 +133,7 @@ def main() -> None:
         w_i, w_j = endpoints(arch, device)
         chunk = args.point_chunk or point_chunk_for(arch, device, finder.point_chunk)
         loss = batched_loss_fn(arch, "softplus", train.x, train.y, chunk=finder.image_chunk)
-        fast = mlp_layers(arch) is not None
+        fast = first_layer_plan(arch, "softplus") is not None
         basis = basis_loss_fn(arch, "softplus", train.x, train.y, finder.image_chunk, chunk)
         rows = []
         for _ in range(args.reps):  # interleaved: every side sees the same machine load

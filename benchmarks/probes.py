@@ -24,9 +24,10 @@ import argparse
 import torch
 from timing import timed as timed_once  # benchmarks/timing.py, beside this script
 
+from lossland import archs
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn
-from lossland.models import ARCHS, build_model, get_flat, loss_from_outputs, set_flat
+from lossland.models import build_model, get_flat, loss_from_outputs, set_flat
 from lossland.probes.hessian import spectrum
 from lossland.probes.hvp import Curvature
 from lossland.probes.noise import batch_gradients
@@ -141,7 +142,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="outputs/data")
     p.add_argument("--images", type=int, default=5000)
-    p.add_argument("--archs", default=",".join(ARCHS))
+    p.add_argument("--archs", default=",".join(archs.names()))
     p.add_argument("--reps", type=int, default=4)
     p.add_argument("--image-chunk", type=int, default=5000)
     p.add_argument("--device", default="auto")

@@ -23,10 +23,10 @@ from omegaconf import OmegaConf
 from timing import timed  # benchmarks/timing.py, beside this script
 from train_throughput import OPT, median_seconds, pack_epoch, seq_epoch
 
-from lossland import packs
+from lossland import archs, packs
 from lossland.basis_loss import basis_loss_fn
 from lossland.data import load_split
-from lossland.models import ARCHS, build_model, get_flat
+from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
 from lossland.pathfinder import find_path
 from lossland.training import resolve_device
@@ -68,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", default="outputs/data")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--archs", default=",".join(archs.names()))
     parser.add_argument("--k", type=int, default=None, help="SGD pack size (cuda 75, cpu 16)")
     parser.add_argument("--images", type=int, default=None, help="cuda 50000, cpu 2000")
     parser.add_argument("--path-images", type=int, default=None, help="cuda 10000, cpu 1000")

@@ -5,7 +5,8 @@
 
 An epoch is what a training task does per epoch: the SGD pass over `--images` training images
 (64-image steps; L-BFGS-GSS: one iteration) plus the full train and test losses it records.
-`seq` trains seeds one by one (`training.sgd_epoch`/`lbfgs_epoch` + `models.evaluate`); `pack`
+`seq` trains seeds one by one (`trainers.minibatch_epoch` / `full_batch_epoch` and
+`models.evaluate`); `pack`
 trains k seeds as one batched model (`packs.sgd_pack_epoch` or `lbfgs_pack.lbfgs_pack_step`,
 then one batched evaluation). Seq and pack epochs are
 interleaved and repeated (`--epochs`); rates are medians. `task uses` is what a task with
@@ -28,16 +29,33 @@ from timing import timed
 
 from lossland import packs
 from lossland.data import load_split
-from lossland.functional import batched_loss_fn, packed_loss_fn
+from lossland.functional import batched_loss_fn, packed_loss_fn, widest_layer
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.lbfgs_pack import lbfgs_pack_step
-from lossland.models import build_model, evaluate, get_flat, loss_from_outputs
-from lossland.training import lbfgs_epoch, resolve_device, sgd_epoch
+from lossland.models import batch_loss, build_model, evaluate, get_flat, loss_from_outputs
+from lossland.trainers import full_batch_epoch, minibatch_epoch
+from lossland.training import resolve_device
 
 OPT = {
-    "sgd": OmegaConf.create({"name": "sgd", "lr": 0.01, "batch_size": 64, "epochs": 1}),
+    "sgd": OmegaConf.create(
+        {
+            "_target_": "lossland.trainers.Minibatch",
+            "name": "sgd",
+            "optimizer": "torch.optim.SGD",
+            "lr": 0.01,
+            "batch_size": 64,
+            "epochs": 1,
+        }
+    ),
     "lbfgs": OmegaConf.create(
-        {"name": "lbfgs", "history_size": 10, "max_evals": 6, "initial_step": 1.0, "epochs": 1}
+        {
+            "_target_": "lossland.trainers.FullBatchLBFGSGSS",
+            "name": "lbfgs",
+            "history_size": 10,
+            "max_evals": 6,
+            "initial_step": 1.0,
+            "epochs": 1,
+        }
     ),
 }
 
@@ -48,10 +66,10 @@ def seq_epoch(arch: str, opt: str, train, test, device) -> Callable[[], object]:
     model = build_model(arch).to(device)
     if opt == "sgd":
         optim, gen = torch.optim.SGD(model.parameters(), lr=0.01), torch.Generator().manual_seed(0)
-        step = lambda: sgd_epoch(model, arch, optim, train, 64, gen)  # noqa: E731
+        step = lambda: minibatch_epoch(batch_loss(model, arch), optim, train, 64, gen)  # noqa: E731
     else:
         optim = LBFGSGSS(model.parameters())
-        step = lambda: lbfgs_epoch(model, arch, optim, train)  # noqa: E731
+        step = lambda: full_batch_epoch(batch_loss(model, arch), optim, train)  # noqa: E731
     return lambda: (step(), [evaluate(model, arch, s.x, s.y) for s in (train, test)])
 
 
@@ -61,7 +79,7 @@ def pack_epoch(arch: str, opt: str, k: int, train, test, device) -> Callable[[],
     w = torch.stack([get_flat(build_model(arch)) for _ in range(k)]).to(device)
     gens = [torch.Generator().manual_seed(s) for s in range(k)]
     step_losses = packed_loss_fn(arch, "softplus")
-    chunk = max(256, packs.EVAL_FLOATS // (k * packs.ACT_WIDTH[arch]))
+    chunk = max(256, packs.EVAL_FLOATS // (k * widest_layer(arch)))
     evals = [batched_loss_fn(arch, "softplus", s.x, s.y, chunk) for s in (train, test)]
 
     states = [LBFGSGSS([torch.zeros(1, requires_grad=True)])._state for _ in range(k)]
@@ -95,7 +113,7 @@ def denormal_lines(root: str, device, iters: int) -> None:
     model = build_model("fcp").to(device)
     opt = LBFGSGSS(model.parameters())
     for _ in range(iters):
-        lbfgs_epoch(model, "fcp", opt, small)
+        full_batch_epoch(batch_loss(model, "fcp"), opt, small)
 
     def fwd_bwd() -> float:
         model.zero_grad()

@@ -18,9 +18,10 @@ from functools import partial
 import torch
 from torch import Tensor
 
+from lossland import archs
 from lossland.errors import LosslandError
-from lossland.functional import BatchedLoss, batched_loss_fn, mlp_forward, mlp_layers, mlp_losses
-from lossland.models import is_classifier
+from lossland.functional import PACKED_LOSSES, BatchedLoss, batched_loss_fn, is_plain_mlp
+from lossland.models import build_model
 
 # (phi, fixed, free, weights, need_grad) -> (losses [P, M], d sum(weights * losses) / d free
 # [P, J_free, N], or None without need_grad); weights None means all ones.
@@ -66,14 +67,41 @@ def basis_loss_fn(
 ) -> BasisLoss:
     """The mean loss on (x, y) at the points of P paths; `image_chunk` images and `point_chunk`
     points at a time (memory only, as in `batched_loss_fn`)."""
-    layers = mlp_layers(arch, act)
-    if layers is None:
+    plan = first_layer_plan(arch, act)
+    if plan is None:
         return BasisLoss.of_points(batched_loss_fn(arch, act, x, y, image_chunk), point_chunk)
-    return BasisLoss(
-        partial(
-            _first_layer_value_and_grad, layers, is_classifier(arch), x, y, image_chunk, point_chunk
-        )
-    )
+    return BasisLoss(partial(_first_layer_value_and_grad, *plan, x, y, image_chunk, point_chunk))
+
+
+Tail = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # (weights, h, x, y) -> [B] losses
+
+
+def first_layer_plan(arch: str, act: str) -> tuple[torch.nn.Linear, Tail] | None:
+    """For a plain MLP (`functional.is_plain_mlp`) that starts Flatten, Linear: that Linear and
+    the rest of the net as a batched function of its weights and the first pre-activations;
+    None for any other net."""
+    with torch.device("meta"):
+        model = build_model(arch, act)
+    layers = list(model.children())
+    if not (is_plain_mlp(model) and len(layers) > 1 and isinstance(layers[1], torch.nn.Linear)):
+        return None
+    loss = PACKED_LOSSES[archs.get(arch).loss]
+
+    def tail(w: Tensor, h: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Layers 2.. for B weight sets w [B, N_rest] from pre-activations h [B, n, H] on the
+        shared images x [n, ...] and labels y [n]."""
+        start = 0
+        for layer in layers[2:]:
+            if isinstance(layer, torch.nn.Linear):
+                size = layer.weight.numel()
+                weight = w[:, start : start + size].view(len(w), *layer.weight.shape)
+                h = torch.bmm(h, weight.transpose(1, 2))
+                start += size
+            else:
+                h = layer(h)  # elementwise
+        return loss(h, x.expand(len(w), *x.shape), y.expand(len(w), -1))
+
+    return layers[1], tail
 
 
 class _BasisLossFn(torch.autograd.Function):
@@ -143,8 +171,8 @@ def _segments(start: int, stop: int, n_points: int) -> list[tuple[int, int, int]
 
 
 def _first_layer_value_and_grad(
-    layers: list[torch.nn.Module],
-    classifier: bool,
+    first: torch.nn.Linear,
+    tail: Tail,
     x: Tensor,
     y: Tensor,
     image_chunk: int | None,
@@ -163,7 +191,7 @@ def _first_layer_value_and_grad(
     dL/dW1_j = dZ_j^T X once per slice, for the free basis vectors only.
     """
     fixed, free = fixed.detach(), free.detach()
-    hidden, width = layers[0].weight.shape
+    hidden, width = first.weight.shape
     n_first, n_paths, n_points = hidden * width, fixed.shape[0], len(phi)
     phi_f, phi_t = phi[:, : fixed.shape[1]], phi[:, fixed.shape[1] :]
     w1_f, w1_t = fixed[..., :n_first].reshape(-1, width), free[..., :n_first].reshape(-1, width)
@@ -174,9 +202,8 @@ def _first_layer_value_and_grad(
     seeds = _row_seeds(weights, phi, rows)
     total = phi.new_zeros(rows)
     grad_w1 = torch.zeros_like(w1_t) if need_grad else None
-    x_flat = x.flatten(1)
     for i in range(0, len(y), size):
-        xs, ys = x_flat[i : i + size], y[i : i + size]
+        xs, ys = x[i : i + size].flatten(1), y[i : i + size]
         share = len(ys) / len(y)
         z_f = (xs @ w1_f.T).view(len(ys), n_paths, -1, hidden)  # [n, P, J_fixed, H]
         z_t = (xs @ w1_t.T).view(len(ys), n_paths, -1, hidden).requires_grad_(need_grad)
@@ -193,7 +220,7 @@ def _first_layer_value_and_grad(
                 rest = torch.cat(
                     [phi_f[m0:m1] @ rest_f[p] + phi_t[m0:m1] @ rest_t[p] for p, m0, m1 in runs]
                 )
-                value = mlp_losses(classifier, mlp_forward(layers[1:], rest, h), xs, ys) * share
+                value = tail(rest, h, x[i : i + size], ys) * share
                 if need_grad:
                     torch.autograd.backward(
                         value, seeds[start : start + len(value)], inputs=[z_t, rest_t]

@@ -63,6 +63,8 @@ TRAIN = COMMON | {
     "opt.epochs": _int(1),
     "opt.lr": _float(0),
     "opt.batch_size": _int(1),
+    "opt.momentum": (lambda v: isinstance(v, int | float) and 0 <= v < 1, "a number in [0, 1)"),
+    "opt.weight_decay": _float(0, strict=False),
     "opt.history_size": _int(1),
     "opt.max_evals": _int(1),
     "opt.initial_step": _float(0),

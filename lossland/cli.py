@@ -10,6 +10,7 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from lossland import archs
 from lossland.errors import LosslandError
 from lossland.progress import log
 
@@ -34,7 +35,9 @@ def run_reporting_errors(job: Callable[[], T]) -> T:
 
 
 def absolute_paths(cfg: DictConfig) -> DictConfig:
-    """A plain copy of `cfg` whose relative paths mean the launch directory, also on Slurm."""
+    """A plain copy of `cfg` whose relative paths mean the launch directory, also on Slurm.
+    Its arch entry is registered (lossland.archs): one on a Hydra search path is known too."""
+    archs.register(cfg.arch)
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     cfg.out_dir = to_absolute_path(cfg.out_dir)
     cfg.dataset.root = to_absolute_path(cfg.dataset.root)

@@ -35,6 +35,13 @@ class LineSearch(str, Enum):
     authors = "authors"
 
 
+class Loss(str, Enum):
+    """A net's loss: classes (logits vs labels) or the reconstruction of its input (images)."""
+
+    cross_entropy = "cross_entropy"
+    mse = "mse"
+
+
 class Precision(str, Enum):
     """Training dtype: float32 (as the paper's code) or float64 (below float32's resolution)."""
 
@@ -44,20 +51,43 @@ class Precision(str, Enum):
 
 @dataclass
 class ArchConfig:
+    """A net registry entry (lossland.archs). Besides name and act, its keys are fixed by the
+    entry's name, so they are not part of a record's signature (identity.NON_RESULT_KEYS)."""
+
     name: str = MISSING  # set by the group file: arch=fcp|lenet|lstm|ae
     act: Activation = Activation.softplus
+    _target_: str = MISSING  # the nn.Module class, built as _target_(act=act)
+    loss: Loss = Loss.cross_entropy
+    n_prm: int = MISSING  # length of the flat weight vector
+    batched: str | None = None  # a hand-written batched twin; None: vmap of the module
 
 
 @dataclass
-class SGDConfig:
-    name: str = "sgd"
+class MinibatchConfig:
+    """A torch.optim optimizer on mini-batches (lossland.trainers.Minibatch); every key but
+    _target_, name, optimizer, batch_size and epochs is a keyword of the optimizer."""
+
+    _target_: str = "lossland.trainers.Minibatch"
+    name: str = MISSING  # the entry's: its records go to train/<arch>/<name>/
+    optimizer: str = "torch.optim.SGD"
     lr: float = MISSING
     batch_size: int = 64
     epochs: int = MISSING
 
 
 @dataclass
+class MomentumConfig(MinibatchConfig):
+    momentum: float = MISSING
+
+
+@dataclass
+class AdamWConfig(MinibatchConfig):
+    weight_decay: float = MISSING
+
+
+@dataclass
 class LBFGSConfig:
+    _target_: str = "lossland.trainers.FullBatchLBFGSGSS"
     name: str = "lbfgs"
     history_size: int = 10
     max_evals: int = 6
@@ -136,7 +166,9 @@ def register_configs() -> None:
     cs.store(name="paths_schema", node=PathsConfig)
     cs.store(name="probe_schema", node=ProbeJobConfig)
     cs.store(group="schema/arch", name="arch", node=ArchConfig)
-    cs.store(group="schema/opt", name="sgd", node=SGDConfig)
+    cs.store(group="schema/opt", name="minibatch", node=MinibatchConfig)
+    cs.store(group="schema/opt", name="momentum", node=MomentumConfig)
+    cs.store(group="schema/opt", name="adamw", node=AdamWConfig)
     cs.store(group="schema/opt", name="lbfgs", node=LBFGSConfig)
     cs.store(group="schema/dataset", name="mnist", node=DatasetConfig)
 

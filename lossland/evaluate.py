@@ -15,7 +15,7 @@ import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from lossland import checks, data, storage
+from lossland import archs, checks, data, storage
 from lossland.cli import run_reporting_errors
 from lossland.config import register_configs
 from lossland.models import build_model, evaluate, load_weight_file, set_flat
@@ -42,6 +42,7 @@ def evaluate_file(
 def main(cfg: DictConfig) -> None:
     def job() -> None:
         checks.check_values(cfg, "evaluate")
+        archs.register(cfg.arch)  # also an entry on a Hydra search path
         device = resolve_device(cfg.device)
         split_name = cfg.split.value
         split = data.load_split(to_absolute_path(cfg.dataset.root), split_name, device)

@@ -2,10 +2,11 @@
 
 The path finder evaluates all M points of a path (or of several paths) at once. Looping over
 weight vectors with one nn.Module runs many small kernels in series; stacking the vectors
-into W [B, N_prm] turns them into a few large ones. fcp, lenet and ae are vmapped
-`functional_call`s of the very modules in `models.py`; vmap has no rule for nn.LSTM, so the
-LSTM has a hand-written twin here (PyTorch's gate order i, f, g, o and both bias vectors),
-tested equal to `PixelLSTM`.
+into W [B, N_prm] turns them into a few large ones. By default an arch's batched form is the
+vmapped `functional_call` of its very module; an arch whose registry entry names a `batched`
+twin uses that instead: vmap has no rule for nn.LSTM, so the LSTM has a hand-written twin here
+(`PixelLSTMTwin`: PyTorch's gate order i, f, g, o and both bias vectors), tested equal to
+`PixelLSTM`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,12 @@ from torch.func import functional_call, vmap
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
+from lossland import archs
+from lossland.config import Loss
 from lossland.errors import LosslandError
-from lossland.models import (
-    N_PRM,
-    build_model,
-    check_arch,
-    is_classifier,
-    loss_from_outputs,
-    lstm_permutation,
-)
+from lossland.models import build_model, loss_from_outputs, lstm_permutation
 
 BatchedLoss = Callable[[Tensor], Tensor]
-ELEMENTWISE = (torch.nn.Softplus, torch.nn.ReLU, torch.nn.Sigmoid)  # layers applied as they are
 
 
 @cache
@@ -44,7 +39,7 @@ def param_shapes(arch: str) -> tuple[tuple[str, torch.Size], ...]:
 
 def unflatten(arch: str, w: Tensor) -> dict[str, Tensor]:
     """Split flat vector(s) [..., N_prm] into named parameters shaped [..., *param.shape]."""
-    n_prm = N_PRM[check_arch(arch)]
+    n_prm = archs.get(arch).n_prm
     if w.shape[-1] != n_prm:
         raise LosslandError(f"weights have shape {list(w.shape)}, arch {arch} needs [..., {n_prm}]")
     params, start, lead = {}, 0, w.shape[:-1]
@@ -69,7 +64,8 @@ def batched_loss_fn(
 
     def losses(w: Tensor) -> Tensor:
         if w.ndim != 2:
-            raise LosslandError(f"weights have shape {list(w.shape)}, expected [B, {N_PRM[arch]}]")
+            n_prm = archs.get(arch).n_prm
+            raise LosslandError(f"weights have shape {list(w.shape)}, expected [B, {n_prm}]")
         params = unflatten(arch, w)
         if chunk is None or chunk >= len(y):
             return one_slice(params, x, y)
@@ -91,8 +87,9 @@ def params_loss_fn(
 ) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
     """(unflattened params of B vectors, x, y) -> [B] losses; build it outside torch.func
     transforms (it makes a module on `meta`, which vmap counts as randomness)."""
-    if check_arch(arch) == "lstm":
-        return _lstm_losses_twice if twice else _lstm_losses
+    twin = archs.get(arch).batched
+    if twin is not None:
+        return twin.losses_twice if twice else twin.losses
     return _vmapped_losses(arch, act)
 
 
@@ -183,16 +180,14 @@ class _LSTMCell(torch.autograd.Function):
 def packed_loss_fn(arch: str, act: str) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
     """(W [B, N_prm], X [B, n, ...], Y [B, n]) -> the B mean losses [B], each weight set on its
     own images: the training pack's step (every seed its own mini-batch, one batched call)."""
-    if check_arch(arch) == "lstm":
-        return lambda w, x, y: _lstm_packed_losses(unflatten(arch, w), x, y)
+    spec = archs.get(arch)
+    if spec.batched is not None:
+        return lambda w, x, y: spec.batched.packed(unflatten(arch, w), x, y)
     with torch.device("meta"):
         model = build_model(arch, act)
-    layers = mlp_layers(arch, act)
-    if layers is not None:  # plain MLPs: bmm layer by layer, without vmap's per-call cost
-        classifier = is_classifier(arch)
-        return lambda w, x, y: mlp_losses(
-            classifier, mlp_forward(layers, w, x.flatten(2)), x.flatten(2), y
-        )
+    if is_plain_mlp(model):  # bmm layer by layer, without vmap's per-call cost
+        loss = PACKED_LOSSES[spec.loss]
+        return lambda w, x, y: loss(_mlp_packed_outputs(model, unflatten(arch, w), x), x, y)
 
     def single(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         return loss_from_outputs(arch, functional_call(model, params, (x,)), x, y)
@@ -222,41 +217,59 @@ def _lstm_packed_losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tens
     return F.cross_entropy(logits, y, reduction="none").mean(1)
 
 
-def mlp_layers(arch: str, act: str = "softplus") -> list[torch.nn.Module] | None:
-    """The layers after the Flatten of a plain MLP (bias-free Linear layers and elementwise
-    activations, e.g. fcp and ae), first a Linear; None for any other net."""
-    with torch.device("meta"):
-        model = build_model(arch, act)
-    layers = list(model.children()) if isinstance(model, torch.nn.Sequential) else []
-    if len(layers) < 2 or not isinstance(layers[0], torch.nn.Flatten):
-        return None
-    for layer in layers[1:]:
-        linear = isinstance(layer, torch.nn.Linear) and layer.bias is None
-        if not (linear or isinstance(layer, ELEMENTWISE)):
-            return None
-    return layers[1:] if isinstance(layers[1], torch.nn.Linear) else None
+class PixelLSTMTwin:
+    """The LSTM's batched forms (conf/arch/lstm.yaml `batched`): (params, x, y) -> [B] losses."""
+
+    losses = staticmethod(_lstm_losses)  # fast, once differentiable
+    losses_twice = staticmethod(_lstm_losses_twice)  # Hessian-vector products, torch.func
+    packed = staticmethod(_lstm_packed_losses)  # a training pack: each weight set its own images
+    widest = 4 * 48  # activations per image alive at once (the gates of one step)
 
 
-def mlp_forward(layers: list[torch.nn.Module], w: Tensor, h: Tensor) -> Tensor:
-    """`layers` (from `mlp_layers`, or a tail of them) for B weight sets: w [B, N] holds their
-    Linear weights in order, h [B, n, width] (or [n, width], shared) their input; one bmm per
-    Linear layer."""
-    start = 0
-    for layer in layers:
-        if isinstance(layer, torch.nn.Linear):
-            size = layer.weight.numel()
-            weight = w[:, start : start + size].view(len(w), *layer.weight.shape)
-            h = torch.matmul(h, weight.transpose(1, 2))
-            start += size
-        else:
-            h = layer(h)  # elementwise
+MLP_LAYERS = (torch.nn.Flatten, torch.nn.Linear, torch.nn.Softplus, torch.nn.ReLU, torch.nn.Sigmoid)
+PACKED_LOSSES = {  # (outputs [B, n, ...], images [B, n, ...], labels [B, n]) -> [B] mean losses
+    Loss.cross_entropy: lambda h, x, y: F.cross_entropy(
+        h.transpose(1, 2), y, reduction="none"
+    ).mean(1),
+    Loss.mse: lambda h, x, y: (h - x.flatten(2)).pow(2).mean((1, 2)),
+}
+
+
+def is_plain_mlp(model: torch.nn.Module) -> bool:
+    """A Sequential of Flatten, bias-free Linear layers and elementwise activations."""
+    layers = list(model.children())
+    return isinstance(model, torch.nn.Sequential) and all(
+        isinstance(m, MLP_LAYERS) and getattr(m, "bias", None) is None for m in layers
+    )
+
+
+def _mlp_packed_outputs(model: torch.nn.Sequential, params: dict[str, Tensor], x: Tensor) -> Tensor:
+    """A plain MLP (`is_plain_mlp`) for B weight sets on their own images x [B, n, 1, 28, 28]:
+    one bmm per layer."""
+    h = x.flatten(2)  # [B, n, 784]
+    for name, module in model.named_children():
+        if isinstance(module, torch.nn.Linear):
+            h = torch.bmm(h, params[f"{name}.weight"].transpose(1, 2))
+        elif not isinstance(module, torch.nn.Flatten):
+            h = module(h)  # softplus / relu / sigmoid: elementwise
     return h
 
 
-def mlp_losses(classifier: bool, out: Tensor, x_flat: Tensor, y: Tensor) -> Tensor:
-    """Per weight set mean loss [B] of outputs out [B, n, C]: cross-entropy against y ([n] or
-    [B, n]) or, for an autoencoder, squared error against x_flat ([n, 784] or [B, n, 784])."""
-    if classifier:
-        targets = y.expand(len(out), -1)
-        return F.cross_entropy(out.transpose(1, 2), targets, reduction="none").mean(1)
-    return (out - x_flat).pow(2).mean((1, 2))
+def widest_layer(arch: str) -> int:
+    """Activations per image of the net's widest parametrised layer (sizes evaluation chunks):
+    a twin says its own; else one forward on `meta` tensors, so nothing is computed."""
+    twin = archs.get(arch).batched
+    if twin is not None:
+        return twin.widest
+    sizes: list[int] = []
+
+    def hook(module, inputs, out) -> None:
+        sizes.append((out[0] if isinstance(out, tuple) else out)[0].numel())
+
+    with torch.device("meta"):
+        model = build_model(arch)
+        for m in model.modules():
+            if not list(m.children()) and list(m.parameters(recurse=False)):
+                m.register_forward_hook(hook)
+        model(torch.empty(1, 1, 28, 28))
+    return max(sizes)

@@ -4,7 +4,9 @@ Every record (a training run, a solution set, a path pair, later the probes) is 
 `stamp(record, config, inputs=...)`:
 
 - `config` stays whole in the record; `result_config(config)` drops the keys that only say
-  where or how a job runs (device, out_dir, data root, logging, checkpointing, chunking), and
+  where or how a job runs (device, out_dir, data root, logging, checkpointing, chunking), the
+  fixed parts of a registry entry (`_target_`: implied by the entry's name) and keys added
+  later while at the value older records implied (OMITTED_AT_DEFAULT), and
   `signature(config)` is a short hash of the rest. A stage reuses a record only when the
   signature of the record's config and the identity of its inputs both equal today's.
 - `inputs` names what the record was computed from by *its* hash (a set by its members'
@@ -52,16 +54,23 @@ NON_RESULT_KEYS = (
     "probe.point_chunk",
     "probe.trace_batch",
     "weights",
+    # A registry entry's fixed parts, implied by its name (arch.name, opt.name are in the sig):
+    "arch._target_",
+    "arch.loss",
+    "arch.n_prm",
+    "arch.batched",
+    "opt._target_",
 )
+# Keys added after records were made, left out of the signature while they hold the value that
+# every earlier record had implicitly: those records keep their signatures (and directories),
+# while any other value (opt=sgd opt.optimizer=torch.optim.Adam) makes a new one.
+OMITTED_AT_DEFAULT = {"opt.optimizer": "torch.optim.SGD", "finder.name": "fourier"}
 # The swept keys that are readable in the directory name, per kind of task (not in its sig).
 DIR_KEYS = {
     "train": ("arch.name", "opt.name", "seed"),
     "paths": ("arch.name", "set", "landscape", "finder.name"),
     "probe": ("arch.name", "set", "probe.name"),
 }
-# Keys added after records existed, left out of the signature while they hold the value that
-# records made before them had implicitly: those records keep their signature.
-OMITTED_AT_DEFAULT = {"finder.name": "fourier"}
 VOLATILE = ("train_seconds", "seconds_per_epoch", "wall_seconds", "device_name", "code")
 SIG_LEN = 8
 
@@ -98,19 +107,11 @@ def without(config: dict, keys: tuple[str, ...]) -> dict:
 
 
 def result_config(config: Any) -> dict:
-    """The settings that change a result (NON_RESULT_KEYS removed, OMITTED_AT_DEFAULT keys
-    removed while at their default)."""
+    """The settings that change a result (NON_RESULT_KEYS, and OMITTED_AT_DEFAULT keys at their
+    default, removed)."""
     config = plain(config)
-    defaults = tuple(k for k, v in OMITTED_AT_DEFAULT.items() if _select(config, k) == v)
-    return without(config, NON_RESULT_KEYS + defaults)
-
-
-def _select(config: dict, key: str) -> Any:
-    for part in key.split("."):
-        if not isinstance(config, dict) or part not in config:
-            return None
-        config = config[part]
-    return config
+    at_default = tuple(k for k, v in OMITTED_AT_DEFAULT.items() if flat(config).get(k) == v)
+    return without(config, NON_RESULT_KEYS + at_default)
 
 
 def digest(obj: Any, length: int = SIG_LEN) -> str:

@@ -1,11 +1,13 @@
-"""The paper's four nets (docs/decisions.md#architectures) and their flat weight vectors.
+"""The paper's four nets (docs/decisions.md#architectures), their losses and flat weight vectors.
 
-The flat vector is `model.parameters()` concatenated in module order: the layout of the
-authors' published [n, N_prm] float32 .npy weight files.
+Which module and loss an arch name stands for is the registry's word (lossland.archs,
+conf/arch/*.yaml). The flat vector is `model.parameters()` concatenated in module order: the
+layout of the authors' published [n, N_prm] float32 .npy weight files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +15,10 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from lossland import archs
+from lossland.config import Loss
 from lossland.errors import LosslandError
 
-N_PRM = {"fcp": 42200, "lenet": 61706, "lstm": 15456, "ae": 52224}  # paper Table 1
-ARCHS = tuple(N_PRM)
 ACTIVATIONS = {"softplus": nn.Softplus, "relu": nn.ReLU}
 LSTM_PERMUTATION_SEED = 1234
 
@@ -98,36 +100,31 @@ class AutoEncoder(nn.Sequential):
         )
 
 
-MODELS: dict[str, type[nn.Module]] = {
-    "fcp": FCP,
-    "lenet": LeNet,
-    "lstm": PixelLSTM,
-    "ae": AutoEncoder,
+LOSSES = {  # (outputs, images, labels) -> the mean loss
+    Loss.cross_entropy: lambda out, x, y: nn.functional.cross_entropy(out, y),
+    Loss.mse: lambda out, x, y: nn.functional.mse_loss(out, x.flatten(1)),
 }
-
-
-def check_arch(arch: str) -> str:
-    if arch not in MODELS:
-        raise LosslandError(f"unknown arch {arch!r}: choose one of {', '.join(ARCHS)}")
-    return arch
 
 
 def build_model(arch: str, act: str = "softplus") -> nn.Module:
     """A freshly initialised net (torch's default init, from the global RNG)."""
-    return MODELS[check_arch(arch)](act)
+    return archs.get(arch).module(act=act)
 
 
 def is_classifier(arch: str) -> bool:
-    return check_arch(arch) != "ae"
+    return archs.get(arch).is_classifier
 
 
 def loss_from_outputs(
     arch: str, out: torch.Tensor, x: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
-    """Mean cross-entropy (classifiers) or mean squared reconstruction error (ae)."""
-    if is_classifier(arch):
-        return nn.functional.cross_entropy(out, y)
-    return nn.functional.mse_loss(out, x.flatten(1))
+    """The arch's mean loss: cross-entropy (classifiers) or squared reconstruction error."""
+    return LOSSES[archs.get(arch).loss](out, x, y)
+
+
+def batch_loss(model: nn.Module, arch: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """(images, labels) -> the model's mean loss on them: what a trainer steps on."""
+    return lambda x, y: loss_from_outputs(arch, model(x), x, y)
 
 
 def get_flat(model: nn.Module) -> torch.Tensor:
@@ -162,7 +159,7 @@ def evaluate(
 
 def load_weight_file(path: str | Path, arch: str) -> np.ndarray:
     """Read an [n, N_prm] float32 .npy file of weight vectors; bad files get one clear line."""
-    n_prm = N_PRM[check_arch(arch)]
+    n_prm = archs.get(arch).n_prm
     try:
         w = np.load(path, allow_pickle=False)
     except FileNotFoundError as e:

@@ -29,16 +29,27 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from lossland import data, storage, training
-from lossland.functional import batched_loss_fn, packed_loss_fn
+from lossland import data, storage, trainers, training
+from lossland.functional import batched_loss_fn, packed_loss_fn, widest_layer
+from lossland.lbfgs_gss import LBFGSGSS
 from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import build_model, get_flat, set_flat
 from lossland.progress import log, on_terminal, progress
 
-KNOWN_KEYS = {  # the settings a pack knows how to apply, per optimizer
-    "sgd": {"name", "lr", "batch_size", "epochs"},
-    "lbfgs": {"name", "history_size", "max_evals", "initial_step", "epochs", "line_search"},
+MINIBATCH, LBFGS = trainers.Minibatch, trainers.FullBatchLBFGSGSS
+KNOWN_KEYS = {  # the settings a pack knows how to apply, per optimizer family
+    MINIBATCH: {"_target_", "name", "optimizer", "lr", "batch_size", "epochs"},
+    LBFGS: {
+        "_target_",
+        "name",
+        "history_size",
+        "max_evals",
+        "initial_step",
+        "epochs",
+        "line_search",
+    },
 }
+PACKED_OPTIMIZER = "torch.optim.SGD"  # the minibatch pack applies plain SGD's update by hand
 # Measured with benchmarks/train_throughput.py (README, Speed) on the 2-core CPU, where packs of
 # 3-16 ran at: fcp 1.1-3.7x (SGD) and 1.7-3.4x (L-BFGS-GSS) the loop's rate; ae 0.8-1.3x; lstm
 # 0.5-0.7x (SGD); lenet's vmapped convolutions are grouped ones, slower than the loop. Where
@@ -47,25 +58,27 @@ KNOWN_KEYS = {  # the settings a pack knows how to apply, per optimizer
 # flips on a float32 rounding difference), so there the loop keeps records bit for bit. On
 # CUDA (where runs are not bitwise reproducible anyway) every arch and optimizer is packed.
 SLOWER_PACKED = {
-    (arch, "cpu", opt) for arch in ("lenet", "lstm", "ae") for opt in ("sgd", "lbfgs")
-} | {("fcp", "cpu", "lbfgs")}
+    (arch, "cpu", family) for arch in ("lenet", "lstm", "ae") for family in (MINIBATCH, LBFGS)
+} | {("fcp", "cpu", LBFGS)}
 EVAL_FLOATS = 2**26  # activations alive per batched evaluation call (256 MB of float32)
-ACT_WIDTH = {"fcp": 50, "lenet": 6 * 28 * 28, "lstm": 4 * 48, "ae": 784}  # widest layer
 
 
 def why_sequential(cfg: DictConfig, device: torch.device) -> str | None:
     """Why this task's seeds cannot (or should not) be packed; None when they can."""
     opt = cfg.opt
-    if opt.name not in KNOWN_KEYS:
-        return f"opt={opt.name} is not packed"
-    unknown = sorted(set(opt.keys()) - KNOWN_KEYS[opt.name])
+    family = type(trainers.trainer(opt))
+    if family not in KNOWN_KEYS:
+        return f"opt={opt.name} ({opt._target_}) is not packed"
+    if opt.get("optimizer", PACKED_OPTIMIZER) != PACKED_OPTIMIZER:
+        return f"opt.optimizer={opt.optimizer} is not packed (a pack applies plain SGD's update)"
+    unknown = sorted(set(opt.keys()) - KNOWN_KEYS[family])
     if unknown:
         return f"opt.{unknown[0]} is not supported by packs"
     if opt.get("line_search", "spec") != "spec":
         return f"opt.line_search={opt.line_search} is not packed (only the spec search is)"
     if cfg.get("precision", "float32") != "float32":
         return f"precision={cfg.precision} is not packed"
-    if (cfg.arch.name, device.type, opt.name) in SLOWER_PACKED:
+    if (cfg.arch.name, device.type, family) in SLOWER_PACKED:
         return f"a {opt.name} pack of {cfg.arch.name} is not faster than the loop on {device.type}"
     return None
 
@@ -79,7 +92,7 @@ class Member:
     task_dir: Path
     state: training.Progress
     shuffle: torch.Generator
-    opt_state: dict[str, Any]  # L-BFGS-GSS: LBFGSGSS's own state dict; SGD: empty
+    opt_state: dict[str, Any]  # L-BFGS-GSS: LBFGSGSS's own state dict; minibatch SGD: empty
 
 
 def train_pack_or_none(cfg: DictConfig) -> list[dict[str, Any]] | None:
@@ -120,6 +133,8 @@ class Pack:
     def __init__(self, runs: list[DictConfig], device: torch.device) -> None:
         cfg = runs[0]
         self.arch, self.act, self.opt = cfg.arch.name, cfg.arch.act, cfg.opt
+        self.trainer = trainers.trainer(cfg.opt)
+        self.epoch = {MINIBATCH: self.sgd_epoch, LBFGS: self.lbfgs_epoch}[type(self.trainer)]
         self.device, self.stop_on = device, str(cfg.stop_on)
         self.checkpoint_every, self.log_every = cfg.checkpoint_every, cfg.log_every
         root = str(cfg.dataset.root)
@@ -132,7 +147,7 @@ class Pack:
             self.evals["valid"] = training.cached_split(
                 root, "valid", str(device), cfg.dataset.n_eval
             )
-        chunk = max(256, EVAL_FLOATS // (len(runs) * ACT_WIDTH[self.arch]))
+        chunk = max(256, EVAL_FLOATS // (len(runs) * widest_layer(self.arch)))
         self.eval_losses = {
             name: batched_loss_fn(self.arch, self.act, s.x, s.y, chunk)
             for name, s in self.evals.items()
@@ -158,11 +173,11 @@ class Pack:
         state = training.Progress(curves={name: [] for name in self.evals})
         checkpoint = task_dir / storage.CHECKPOINT_FILE
         resumed = checkpoint.exists()
-        optimizer = training.make_optimizer(self.opt, model.parameters())
+        optimizer = self.trainer.optimizer(model.parameters())
         if resumed:
             state = training.restore(checkpoint, config, model, optimizer, shuffle)
             log.info("resuming %s from its checkpoint after epoch %d", task_dir, state.epoch)
-        opt_state = optimizer._state if self.opt.name == "lbfgs" else {}
+        opt_state = optimizer._state if isinstance(optimizer, LBFGSGSS) else {}
         member = Member(run, config, task_dir, state, shuffle, opt_state)
         return member, get_flat(model), resumed
 
@@ -175,11 +190,7 @@ class Pack:
             if not self.members:
                 break
             start = time.perf_counter()
-            if self.opt.name == "sgd":
-                self.sgd_epoch()
-            else:
-                states = [m.opt_state for m in self.members]
-                lbfgs_pack_step(self.w, states, self.eval_losses["train"], self.opt)
+            self.epoch()
             seconds = (time.perf_counter() - start) / len(self.members)
             for m in self.members:
                 m.state.seconds += seconds
@@ -191,6 +202,10 @@ class Pack:
     def sgd_epoch(self) -> None:
         shuffles = [m.shuffle for m in self.members]
         sgd_pack_epoch(self.w, self.step_losses, self.train_split, self.opt, shuffles)
+
+    def lbfgs_epoch(self) -> None:
+        states = [m.opt_state for m in self.members]
+        lbfgs_pack_step(self.w, states, self.eval_losses["train"], self.opt)
 
     def retire(self) -> dict[int, dict[str, Any]]:
         """Finish the members that diverged or ran all epochs; the others stay in the pack."""
@@ -226,7 +241,7 @@ class Pack:
         torch.manual_seed(m.cfg.seed)
         model = build_model(self.arch, self.act).to(self.device)
         set_flat(model, self.w[i])
-        optimizer = training.make_optimizer(self.opt, model.parameters())
+        optimizer = self.trainer.optimizer(model.parameters())
         if m.opt_state:  # L-BFGS-GSS: its state lives under the first parameter
             optimizer.state[next(iter(model.parameters()))].update(m.opt_state)
         path = m.task_dir / storage.CHECKPOINT_FILE

@@ -26,10 +26,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lossland import data, identity, storage
+from lossland import archs, data, identity, storage, trainers
 from lossland.errors import LosslandError
-from lossland.lbfgs_gss import LBFGSGSS
-from lossland.models import build_model, evaluate, get_flat, loss_from_outputs
+from lossland.models import batch_loss, build_model, evaluate, get_flat
 from lossland.progress import log, on_terminal, progress
 
 W_TRAIN_FILE = "w_train.npy"
@@ -79,31 +78,6 @@ class Progress:
     w_test: Minimum = field(default_factory=Minimum)
     seconds: float = 0.0
     diverged: bool = False
-
-
-def make_optimizer(opt: DictConfig, params: Any) -> torch.optim.Optimizer:
-    if opt.name == "sgd":
-        return torch.optim.SGD(params, lr=opt.lr)
-    if opt.name == "lbfgs":
-        line_search = str(opt.get("line_search", "spec"))
-        return LBFGSGSS(params, opt.history_size, opt.max_evals, opt.initial_step, line_search)
-    raise LosslandError(f"unknown optimizer {opt.name!r}: choose opt=sgd or opt=lbfgs")
-
-
-def sgd_epoch(model, arch, optimizer, train: data.Split, batch_size: int, gen) -> None:
-    """One pass over the reshuffled train set in mini-batches."""
-    order = torch.randperm(len(train), generator=gen).to(train.x.device)
-    for i in range(0, len(order), batch_size):
-        idx = order[i : i + batch_size]
-        xb, yb = train.x[idx], train.y[idx]
-        optimizer.zero_grad(set_to_none=True)
-        loss_from_outputs(arch, model(xb), xb, yb).backward()
-        optimizer.step()
-
-
-def lbfgs_epoch(model, arch, optimizer: LBFGSGSS, train: data.Split) -> None:
-    """One full-batch L-BFGS-GSS iteration."""
-    optimizer.step(lambda: loss_from_outputs(arch, model(train.x), train.x, train.y))
 
 
 def seed_runs(cfg: DictConfig) -> list[DictConfig]:
@@ -178,9 +152,11 @@ def train_one(cfg: DictConfig, task_dir: str | Path) -> dict[str, Any]:
         evals = {k: data.Split(v.x.to(dtype), v.y) for k, v in evals.items()}
         train = evals["train"]
 
+    archs.register(cfg.arch)  # also an entry from outside conf/arch (a Hydra search path)
+    trainer = trainers.trainer(opt)
     torch.manual_seed(cfg.seed)
     model = build_model(arch, str(config["arch"]["act"])).to(device, dtype)
-    optimizer = make_optimizer(opt, model.parameters())
+    optimizer = trainer.optimizer(model.parameters())
     shuffle = torch.Generator().manual_seed(cfg.seed)
     state = Progress(curves={name: [] for name in evals})
     checkpoint = task_dir / storage.CHECKPOINT_FILE
@@ -195,10 +171,7 @@ def train_one(cfg: DictConfig, task_dir: str | Path) -> dict[str, Any]:
         if state.diverged:
             break
         start = time.perf_counter()
-        if opt.name == "sgd":
-            sgd_epoch(model, arch, optimizer, train, opt.batch_size, shuffle)
-        else:
-            lbfgs_epoch(model, arch, optimizer, train)
+        trainer.epoch(batch_loss(model, arch), optimizer, train, shuffle)
         state.seconds += time.perf_counter() - start
         state.epoch = epoch
         record_epoch(state, model, arch, evals, stop_on)

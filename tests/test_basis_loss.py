@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lossland.basis_loss import BasisLoss, basis_loss_fn
+from lossland import archs
+from lossland.basis_loss import BasisLoss, basis_loss_fn, first_layer_plan
 from lossland.data import load_split
 from lossland.errors import LosslandError
-from lossland.functional import batched_loss_fn, mlp_layers
-from lossland.models import ARCHS, build_model, get_flat
+from lossland.functional import batched_loss_fn
+from lossland.models import build_model, get_flat
 from lossland.pathfinder import fourier_phi, t_grid
 
 # float32: losses of order 1 to a few ulps; gradients are sums over images and points taken
@@ -45,7 +46,8 @@ def loss_and_grad(loss: BasisLoss, phi, theta, weights=None):
 
 
 def test_only_plain_mlps_take_the_first_layer_shortcut():
-    assert {arch for arch in ARCHS if mlp_layers(arch) is not None} == set(FAST)
+    plain = {arch for arch in archs.names() if first_layer_plan(arch, "softplus") is not None}
+    assert plain == set(FAST)
 
 
 @pytest.mark.parametrize("arch", FAST)

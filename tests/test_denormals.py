@@ -13,8 +13,8 @@ import torch
 
 from lossland.data import load_split
 from lossland.lbfgs_gss import LBFGSGSS
-from lossland.models import build_model, loss_from_outputs
-from lossland.training import lbfgs_epoch
+from lossland.models import batch_loss, build_model, loss_from_outputs
+from lossland.trainers import full_batch_epoch
 
 
 def loss_and_grad(model, x, y) -> tuple[float, torch.Tensor]:
@@ -30,7 +30,7 @@ def test_flushing_denormals_at_a_deep_minimum_changes_nothing(mnist_root):
     model = build_model("fcp")
     optimizer = LBFGSGSS(model.parameters())
     for _ in range(40):  # fcp fits 200 images to a train loss of ~2e-9
-        lbfgs_epoch(model, "fcp", optimizer, train)
+        full_batch_epoch(batch_loss(model, "fcp"), optimizer, train)
     with torch.no_grad():
         p = torch.softmax(model(train.x), 1)
     assert ((p > 0) & (p < torch.finfo(torch.float32).tiny)).any(), "no subnormals: no test"

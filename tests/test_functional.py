@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lossland import archs
 from lossland.data import load_split
 from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn, unflatten
-from lossland.models import ARCHS, N_PRM, build_model, get_flat, loss_from_outputs, set_flat
+from lossland.models import build_model, get_flat, loss_from_outputs, set_flat
 
 LOSS_TOL = dict(rtol=1e-5, atol=1e-6)  # float32: a few ulps of a loss of order 1
 GRAD_TOL = dict(rtol=1e-4, atol=1e-6)  # summation order differs between batched and looped
+
+ARCHS = archs.names()
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +91,11 @@ def test_unflatten_matches_module_layout():
     for (name, p), (key, q) in zip(model.named_parameters(), params.items(), strict=True):
         assert name == key
         torch.testing.assert_close(q, p.detach(), rtol=0, atol=0)
-    assert unflatten("fcp", torch.zeros(5, N_PRM["fcp"]))["1.weight"].shape == (5, 50, 784)
+    assert unflatten("fcp", torch.zeros(5, archs.get("fcp").n_prm))["1.weight"].shape == (
+        5,
+        50,
+        784,
+    )
 
 
 def test_bad_shapes_are_one_line_errors(data):
@@ -96,6 +103,6 @@ def test_bad_shapes_are_one_line_errors(data):
     with pytest.raises(LosslandError, match="needs"):
         unflatten("fcp", torch.zeros(3, 10))
     with pytest.raises(LosslandError, match="expected"):
-        batched_loss_fn("fcp", "softplus", x, y)(torch.zeros(N_PRM["fcp"]))
+        batched_loss_fn("fcp", "softplus", x, y)(torch.zeros(archs.get("fcp").n_prm))
     with pytest.raises(LosslandError, match="unknown arch"):
         batched_loss_fn("resnet", "softplus", x, y)

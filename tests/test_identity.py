@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lossland import checks, data, identity, storage, training
+from lossland import archs, checks, data, identity, storage, training
 from lossland.cli import absolute_paths
 from lossland.errors import LosslandError
 from lossland.path_job import PAIRS_FILE, chunk_done, pair_file, run_paths, set_dir_of
@@ -26,7 +26,7 @@ from lossland.report.configs import keep_one_config
 from lossland.report.records import load_paths, load_runs
 from lossland.report.status import failed_path_jobs
 from lossland.solution_sets import build_set
-from tests.conftest import TINY, compose, run_module
+from tests.conftest import REPO, TINY, compose, run_module
 from tests.test_path_job import FAST, paths_cfg
 
 
@@ -378,9 +378,7 @@ def test_altered_pixels_are_noticed(mnist_root, tmp_path):
 
 
 def test_evaluate_warns_on_nan_weights(mnist_root, tmp_path):
-    from lossland.models import N_PRM
-
-    np.save(tmp_path / "w.npy", np.full((2, N_PRM["fcp"]), np.nan, dtype=np.float32))
+    np.save(tmp_path / "w.npy", np.full((2, archs.get("fcp").n_prm), np.nan, dtype=np.float32))
     done = run_module(
         "lossland.evaluate",
         "arch=fcp",
@@ -436,6 +434,40 @@ def test_code_version_is_this_checkouts_commit():
     ).stdout.strip()
     assert identity.code_version()["commit"] == (head or "unknown")
     assert identity.code_label({"commit": head, "dirty": True}) == head[:8] + "+dirty"
+
+
+COMMITTED = sorted((REPO / "docs" / "reproduction").glob("**/train/*/*/*/seed=*/result.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(REPO / "docs")))
+def test_committed_records_keep_their_directories(path):
+    """Each committed record's settings, composed today (registry keys such as opt._target_,
+    opt.optimizer, arch.n_prm included), still sign to the directory the record lies in."""
+    config = json.loads(path.read_text())["config"]
+    sig = path.parent.parent.name
+    assert identity.dir_signature(config, "train") == sig
+    opt, dataset = config["opt"], config["dataset"]
+    overrides = [
+        f"arch={config['arch']['name']}",
+        f"arch.act={config['arch']['act']}",
+        f"opt={opt['name']}",
+        *(f"opt.{k}={v}" for k, v in opt.items() if k != "name"),
+        *(f"dataset.{k}={'null' if v is None else v}" for k, v in dataset.items() if k != "root"),
+        *(f"{k}={config[k]}" for k in ("seed", "stop_on", "precision") if k in config),
+    ]
+    assert identity.dir_signature(compose("train", overrides), "train") == sig
+
+
+def test_a_key_omitted_at_its_default_still_counts_elsewhere():
+    """opt.optimizer is left out of the signature only at torch.optim.SGD (older records)."""
+    sgd = compose("train", ["opt=sgd"])
+    assert "optimizer" not in identity.result_config(sgd)["opt"]
+    other = compose("train", ["opt=sgd", "opt.optimizer=torch.optim.Adam"])
+    assert identity.result_config(other)["opt"]["optimizer"] == "torch.optim.Adam"
+    assert identity.dir_signature(other, "train") != identity.dir_signature(sgd, "train")
+    assert identity.signature(compose("train", ["opt=sgd", "opt._target_=x.Y"])) == (
+        identity.signature(sgd)
+    )
 
 
 def test_the_fourier_finders_path_signatures_are_those_before_the_finder_registry():

@@ -7,10 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lossland import archs
 from lossland.errors import LosslandError
 from lossland.models import (
-    ARCHS,
-    N_PRM,
     build_model,
     evaluate,
     get_flat,
@@ -21,11 +20,13 @@ from lossland.models import (
 
 PAPER_N_PRM = {"fcp": 42200, "lenet": 61706, "lstm": 15456, "ae": 52224}  # Table 1
 
+ARCHS = archs.names()
+
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_parameter_count_matches_table_1(arch):
     model = build_model(arch)
-    assert sum(p.numel() for p in model.parameters()) == PAPER_N_PRM[arch] == N_PRM[arch]
+    assert sum(p.numel() for p in model.parameters()) == PAPER_N_PRM[arch] == archs.get(arch).n_prm
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -35,7 +36,7 @@ def test_flat_vector_is_parameters_in_module_order(arch):
     # the authors' order, and each net's forward pass written with torch.nn.functional on
     # slices of the flat vector. A different layout gives a different output.
     torch.manual_seed(0)
-    w = 0.1 * torch.randn(N_PRM[arch], dtype=torch.float64)
+    w = 0.1 * torch.randn(archs.get(arch).n_prm, dtype=torch.float64)
     model = build_model(arch).double()
     set_flat(model, w)
     assert torch.equal(get_flat(model), w)
@@ -134,7 +135,7 @@ def test_lstm_reads_pixel_perm_k_at_step_k_div_28(k):
     # One lit pixel at image index perm[k] must reach the LSTM as feature k % 28 of step k // 28;
     # the reference is the hand-written LSTM fed that sequence directly (no permutation code).
     torch.manual_seed(0)
-    w = 0.3 * torch.randn(N_PRM["lstm"], dtype=torch.float64)
+    w = 0.3 * torch.randn(archs.get("lstm").n_prm, dtype=torch.float64)
     model = build_model("lstm").double()
     set_flat(model, w)
     pixel = (PERM_HEAD + [None] * 767 + PERM_TAIL)[k]
@@ -146,24 +147,24 @@ def test_lstm_reads_pixel_perm_k_at_step_k_div_28(k):
 
 
 def test_unknown_arch_lists_choices():
-    with pytest.raises(LosslandError, match="fcp, lenet, lstm, ae"):
+    with pytest.raises(LosslandError, match="ae, fcp, lenet, lstm"):
         build_model("resnet")
 
 
 def test_weight_file_round_trip(tmp_path):
-    w = np.random.default_rng(0).standard_normal((3, N_PRM["lstm"])).astype(np.float32)
+    w = np.random.default_rng(0).standard_normal((3, archs.get("lstm").n_prm)).astype(np.float32)
     np.save(tmp_path / "w.npy", w)
     assert np.array_equal(load_weight_file(tmp_path / "w.npy", "lstm"), w)
     np.save(tmp_path / "one.npy", w[0])
-    assert load_weight_file(tmp_path / "one.npy", "lstm").shape == (1, N_PRM["lstm"])
+    assert load_weight_file(tmp_path / "one.npy", "lstm").shape == (1, archs.get("lstm").n_prm)
 
 
 @pytest.mark.parametrize(
     "content, message",
     [
         (np.zeros((2, 10), np.float32), r"shape \[2, 10\], expected \[n, 15456\]"),
-        (np.zeros((2, N_PRM["lstm"]), np.float64), "dtype float64, expected float32"),
-        (np.zeros((2, 3, N_PRM["lstm"]), np.float32), "expected \\[n, 15456\\]"),
+        (np.zeros((2, archs.get("lstm").n_prm), np.float64), "dtype float64, expected float32"),
+        (np.zeros((2, 3, archs.get("lstm").n_prm), np.float32), "expected \\[n, 15456\\]"),
     ],
 )
 def test_bad_weight_files_get_one_clear_line(tmp_path, content, message):

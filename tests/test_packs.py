@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from lossland import packs, training
 from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
 from lossland.training import W_TEST_FILE, W_TRAIN_FILE
+from tests.conftest import compose
 from tests.test_resume import Killed, one_thread, same_result, tiny  # noqa: F401 (fixture)
 
 RTOL = 1e-5
@@ -165,8 +166,13 @@ def test_unpackable_settings_fall_back_and_say_so(mnist_root, tmp_path, caplog):
     authors, _ = pack_of(mnist_root, tmp_path, "opt=lbfgs")  # the default line search
     assert "opt.line_search=authors is not packed" in packs.why_sequential(authors, cpu)
     assert "not faster than the loop on cpu" in packs.why_sequential(lenet, cpu)
+    momentum, _ = pack_of(mnist_root, tmp_path, "opt=momentum")
+    adamw, _ = pack_of(mnist_root, tmp_path, "opt=adamw")
+    assert packs.why_sequential(momentum, cpu) == "opt.momentum is not supported by packs"
+    assert "opt.optimizer=torch.optim.AdamW is not packed" in packs.why_sequential(adamw, cpu)
     OmegaConf.set_struct(cfg, False)
-    cfg.opt = {"name": "sgd", "lr": 0.1, "batch_size": 64, "epochs": 2, "line_search": "x"}
+    sgd = OmegaConf.to_container(compose("train", ["opt=sgd"]).opt, enum_to_str=True)
+    cfg.opt = {**sgd, "line_search": "x"}
     assert packs.why_sequential(cfg, cpu) == "opt.line_search is not supported by packs"
 
 

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
+from lossland import archs
 from lossland.errors import LosslandError
-from lossland.models import N_PRM
 from lossland.solution_sets import build_set, draw_pairs, select_runs
 from lossland.storage import set_file
 
@@ -33,7 +33,7 @@ def test_selection_takes_lowest_train_loss(tiny_sweep):
 def test_train_and_test_sets_share_runs(tiny_sweep):
     train = build_set(tiny_sweep, "fcp", "bfgs-train", n_select=3, n_runs=4)
     test = build_set(tiny_sweep, "fcp", "bfgs-test", n_select=3, n_runs=4)
-    assert train.seeds == test.seeds and train.weights.shape == (3, N_PRM["fcp"])
+    assert train.seeds == test.seeds and train.weights.shape == (3, archs.get("fcp").n_prm)
     seed = train.seeds[0]
     (expect,) = map(np.load, tiny_sweep.glob(f"train/fcp/lbfgs/*/seed={seed}/w_test.npy"))
     assert np.array_equal(test.weights[0], expect)

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from lossland import archs
 from lossland.cli import absolute_paths
 from lossland.errors import LosslandError
-from lossland.models import N_PRM
 from lossland.training import run_dir, train_one
 from tests.conftest import compose, run_module
 
@@ -38,7 +38,7 @@ def test_job_records_curves_minima_and_weights(mnist_root, tmp_path, opt):
     assert record["min_train_loss"] < curves["train"][0]  # it learned something
     for name in ("w_train.npy", "w_test.npy"):
         w = np.load(task_dir / name)
-        assert w.shape == (N_PRM["lstm"],) and w.dtype == np.float32
+        assert w.shape == (archs.get("lstm").n_prm,) and w.dtype == np.float32
     on_disk = json.loads((task_dir / "result.json").read_text())
     assert on_disk["status"] == "done" and on_disk["seed"] == 0 and on_disk["opt"] == opt
     assert not (task_dir / "checkpoint.pt").exists()

@@ -20,6 +20,7 @@ from lossland.functional import batched_loss_fn
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.models import build_model, evaluate, get_flat, is_classifier, set_flat
 from lossland.probes import Landscape, Probe, Unit
+from lossland.trainers import minibatch_epoch
 
 
 class Intrinsic(Probe):
@@ -98,12 +99,7 @@ class Intrinsic(Probe):
             optim = torch.optim.SGD([z], lr=self.sgd_lr)
             gen = torch.Generator().manual_seed(self.init_seed)
             for _ in range(self.sgd_epochs):
-                order = torch.randperm(len(train), generator=gen).to(train.y.device)
-                for i in range(0, len(order), self.batch_size):
-                    idx = order[i : i + self.batch_size]
-                    optim.zero_grad(set_to_none=True)
-                    loss_on(train.x[idx], train.y[idx]).backward()
-                    optim.step()
+                minibatch_epoch(loss_on, optim, train, self.batch_size, gen)
                 with torch.no_grad():
                     curve.append(float(loss_on(train.x, train.y)))
         else:

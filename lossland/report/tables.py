@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lossland.models import N_PRM
+from lossland import archs
 from lossland.report.sets import ARCH_LABEL, ARCHS, LoadedSet
 from lossland.report.stats import weight_stats
 from lossland.storage import write_bytes
@@ -55,7 +55,7 @@ def table1(runs: pd.DataFrame, sets: dict[tuple[str, str], LoadedSet]) -> pd.Dat
             ours[f"test {label}"] = sel.test_loss_at_w_test.mean() if len(sel) else math.nan
             ours[f"n {label}"] = len(sel)
         n_prm = [s.n_prm for (a, _), s in sets.items() if a == arch]
-        ours["N_prm"] = n_prm[0] if n_prm else N_PRM[arch]
+        ours["N_prm"] = n_prm[0] if n_prm else archs.get(arch).n_prm
         paper = dict(zip(TABLE1_COLUMNS, PAPER_TABLE1[arch], strict=True))
         rows += [
             ours,
