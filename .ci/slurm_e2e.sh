@@ -29,13 +29,13 @@ python -m lossland.data download root="$DATA" source="${LOSSLAND_DATA_SOURCE:-mn
 log "Slurm up; data in $DATA; study in $OUT"
 
 # The study: fcp x {sgd, lbfgs} x 3 seeds; all 4 solution sets of 3 runs, 3 pairs each, in
-# chunks of 2 pairs (2 array tasks per set).
+# shards of 2 pairs (2 array tasks per set).
 TRAIN=(lossland.train -m hydra/launcher=slurm_cpu "out_dir=$OUT" "dataset.root=$DATA"
        arch=fcp opt=sgd,lbfgs 'seed=range(3)' dataset.n_train=500 dataset.n_eval=500
        opt.epochs=5 checkpoint_every=2)
 PATHS=(lossland.paths -m hydra/launcher=slurm_cpu "out_dir=$OUT" "dataset.root=$DATA"
-       arch=fcp set=bfgs-train,bfgs-test,sgd-train,sgd-test landscape=train 'chunk=range(2)'
-       chunk_size=2 n_pairs=3 n_select=3 n_runs=3 dataset.n_train=500 dataset.n_eval=500
+       arch=fcp set=bfgs-train,bfgs-test,sgd-train,sgd-test landscape=train 'shard=range(2)'
+       shard_size=2 n_pairs=3 n_select=3 n_runs=3 dataset.n_train=500 dataset.n_eval=500
        finder.steps=5 finder.n_points=8 finder.n_fourier=3 finder.pairs_per_batch=2)
 N_TRAIN=6 N_PATH_TASKS=8 N_PAIRS=12
 

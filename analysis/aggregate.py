@@ -1,7 +1,9 @@
-"""`python analysis/aggregate.py [out_dir=outputs] [report_dir=<out_dir>/report] [n_select=N]`
+"""`python analysis/aggregate.py [out_dir=outputs] [report_dir=<out_dir>/report] [n_select=N]
+[study=paper]`
 
 Reads the training and path records under out_dir, writes the paper's tables and figures and
 one page, <report_dir>/index.html (thin over lossland.report.build_report), prints Table 1.
+`study=NAME` reads the sets and comparisons of conf/study/NAME.yaml (the paper's by default).
 A partial sweep is fine: the page says what is missing; an out_dir with no records ends in one
 error line.
 """
@@ -16,7 +18,7 @@ from lossland.errors import LosslandError
 from lossland.report import build_report
 from lossland.report.tables import to_markdown
 
-KEYS = ("out_dir", "report_dir", "n_select")
+KEYS = ("out_dir", "report_dir", "n_select", "study")
 
 
 def parse(argv: list[str]) -> dict[str, str]:
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     def job() -> None:
         s = parse(sys.argv[1:] if argv is None else argv)
         n_select = int(s["n_select"]) if "n_select" in s else None
-        report = build_report(s.get("out_dir", "outputs"), s.get("report_dir"), n_select)
+        report = build_report(
+            s.get("out_dir", "outputs"), s.get("report_dir"), n_select, s.get("study", "paper")
+        )
         print("Table 1 (mean min train loss of the train set, mean test loss of the test set):")
         print(to_markdown(report.tables["table1"]))
         print(f"open {report.index}")

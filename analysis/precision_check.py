@@ -52,7 +52,12 @@ def main(argv: list[str]) -> None:
     s = dict(a.split("=", 1) for a in argv if "=" in a)
     root = Path(s.get("root", "docs/reproduction"))
     variant, iters = s.get("variant", "fcp-spec"), int(s.get("iters", 100))
-    runs = sorted((root / variant / "train" / "fcp" / "lbfgs").glob(f"*/seed={s.get('seed', 0)}"))
+    seed = int(s.get("seed", 0))
+    runs = [
+        task
+        for arch, opt, _, n, task in storage.train_task_dirs(root / variant)
+        if (arch, opt, n) == ("fcp", "lbfgs", seed)
+    ]
     if len(runs) != 1:
         raise SystemExit(f"error: expected one lbfgs seed={s.get('seed', 0)} run, found {runs}")
     run_dir = runs[0]
@@ -60,7 +65,7 @@ def main(argv: list[str]) -> None:
     torch.set_flush_denormal(True)
     limit = int(s["n_train"]) if "n_train" in s else None  # tests: a few images
     train = data.load_split(s.get("data", "outputs/data"), "train", "cpu", limit)
-    w = np.load(run_dir / "w_train.npy")
+    w = np.load(run_dir / rec["files"]["w_train"])
     line_search = rec["config"]["opt"].get("line_search", "spec")
     result = {
         "run": str(run_dir),

@@ -20,6 +20,9 @@ from lossland import storage
 from lossland.report import stats
 from lossland.report.records import load_paths
 from lossland.report.tables import PAPER_TABLE1, PAPER_TABLE_S1
+from lossland.study import load_study
+
+PAPER = load_study("paper")  # its sets, height tests and weight-space comparisons
 
 VARIANTS = {  # out_dir under root -> what it is
     "fcp-spec": "L-BFGS-GSS, the spec golden section search (opt.line_search=spec), float32",
@@ -41,7 +44,10 @@ FULL_DATA_ONLY = True  # the page is about full-data runs; tests turn this off (
 def runs(out_dir: Path, opt: str) -> list[dict]:
     """Finished full-data records of one optimizer, by seed."""
     found = []
-    for path in sorted((out_dir / "train" / "fcp" / opt).glob("*/seed=*/result.json")):
+    for arch, o, _, _, task in storage.train_task_dirs(out_dir):
+        path = task / storage.RESULT_FILE
+        if (arch, o) != ("fcp", opt) or not path.exists():
+            continue
         rec = storage.read_json(path)
         full = rec["config"]["dataset"].get("n_train") is None or not FULL_DATA_ONLY
         if full and rec["status"] == "done":
@@ -147,12 +153,8 @@ def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) ->
     ]
     if not sel_s:
         return out
-    sets = {
-        "sgd-train": weights(sel_s, "w_train"),
-        "bfgs-train": weights(sel_b, "w_train"),
-        "sgd-test": weights(sel_s, "w_test"),
-        "bfgs-test": weights(sel_b, "w_test"),
-    }
+    chosen = {"sgd": sel_s, "lbfgs": sel_b}
+    sets = {n: weights(chosen[PAPER.sets[n].opt], PAPER.sets[n].which) for n in PAPER.table_s1}
     ours = [v for name in sets for v in stats.weight_stats(sets[name])]
     s1 = pd.DataFrame(
         [["ours", *map(e, ours)], ["paper", *map(e, PAPER_TABLE_S1["fcp"])]],
@@ -165,8 +167,8 @@ def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) ->
               md_table(s1), ""]  # fmt: skip
 
     rows = []
-    for label, (a_name, b_name) in (("Fig. 5", ("bfgs-train", "sgd-test")),
-                                    ("Fig. S3", ("bfgs-test", "sgd-test"))):  # fmt: skip
+    for label, c in zip(("Fig. 5", "Fig. S3"), PAPER.weight_comparisons, strict=True):
+        a_name, b_name = c.a, c.b
         a, b = sets[a_name], sets[b_name]
         ln = stats.lengths(a, b)
         p = stats.permutation_test(ln.a, ln.b) if len(a) and len(b) else None
@@ -200,7 +202,7 @@ def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) ->
         lines += ["Fig. 4 (path heights): no path records yet.", ""]
         return out
     med = stats.height_medians(paths)
-    tests = stats.solution_height_tests(paths)
+    tests = stats.solution_height_tests(paths, PAPER.height_tests)
     out["heights"] = tests
     lines += ["Fig. 4 medians:", "", md_table(med.round(5)), "",
               "BFGS vs SGD heights, the solution as the unit (p_paths_descriptive: the old "
@@ -260,9 +262,9 @@ def claims(v: dict) -> list[str]:
         for row in v["heights"].itertuples():
             holds = row.median_diff > 0
             out.append(
-                f"- Fig. 4 ({row.landscape} landscape, {row.bfgs_set} vs {row.sgd_set}): BFGS "
+                f"- Fig. 4 ({row.landscape} landscape, {row.a_set} vs {row.b_set}): BFGS "
                 "paths are higher than SGD paths: "
-                + verdict(holds, row.p_permutation, row.n_solutions_bfgs, row.n_solutions_sgd)
+                + verdict(holds, row.p_permutation, row.n_solutions_a, row.n_solutions_b)
             )
     else:
         out.append("- Fig. 4: BFGS paths higher than SGD paths: not testable (no paths yet)")

@@ -14,29 +14,38 @@ from pathlib import Path
 import numpy as np
 
 from lossland import storage
-from lossland.report.tables import PAPER_TABLE1
+from lossland.report.tables import paper_table1
 
 BUDGETS = (30, 100)  # epochs; each read off the recorded curves
 
 
 def rows(root: Path) -> list[str]:
     out = []
-    for path in sorted(root.glob("lr*/train/*/sgd/*/seed=*/result.json")):
+    tasks = [t for lr_dir in sorted(root.glob("lr*")) for t in storage.train_task_dirs(lr_dir)]
+    for _, opt, _, _, task in tasks:
+        path = task / storage.RESULT_FILE
+        if opt != "sgd" or not path.exists():
+            continue
         rec = storage.read_json(path)
         if rec["config"]["dataset"].get("n_train") is not None:
             continue  # full data only
         arch, lr = rec["arch"], rec["config"]["opt"]["lr"]
         train, test = np.array(rec["curves"]["train"]), np.array(rec["curves"]["test"])
-        paper = PAPER_TABLE1[arch]
+        paper = paper_table1(arch)  # {} for a net the paper lacks: its columns show a dash
+        sgd = [paper.get(f"{split} SGD", float("nan")) for split in ("train", "test")]
         for budget in BUDGETS:
             if budget > rec["epochs_run"]:
                 continue
             tr, te = train[: budget + 1], test[: budget + 1]
             out.append(
                 f"| {arch} | {lr:g} | {budget} | {tr.min():.3g} ({tr.argmin()}) | "
-                f"{te.min():.4f} ({te.argmin()}) | {paper[1]:.3g} | {paper[3]:.4f} |"
+                f"{te.min():.4f} ({te.argmin()}) | {dash(sgd[0], '.3g')} | {dash(sgd[1], '.4f')} |"
             )
     return out
+
+
+def dash(value: float, spec: str) -> str:
+    return "—" if value != value else format(value, spec)
 
 
 def main(argv: list[str]) -> None:

@@ -29,11 +29,12 @@ from lossland.data import load_split
 from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
 from lossland.pathfinder import find_path
+from lossland.study import load_study
 from lossland.training import resolve_device
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SEEDS, N_TRAIN, N_TEST, PAIRS = 75, 50_000, 10_000, 300
-SETS = {"train": 4, "test": 2}  # sets per landscape
+SETS = {land: len(names) for land, names in load_study().landscapes.items()}  # sets per landscape
 
 
 def epoch_seconds(arch: str, opt: str, k: int, images: int, device) -> tuple[float, str]:

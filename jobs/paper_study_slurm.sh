@@ -11,9 +11,9 @@ launcher=(hydra/launcher=slurm "hydra.launcher.partition=${PARTITION:?set PARTIT
 python -m lossland.data download root=outputs/data
 python -m lossland.train -m "${launcher[@]}" arch=fcp,lenet,lstm,ae opt=sgd,lbfgs seed='range(75)'
 python -m lossland.paths -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
-  set=bfgs-train,bfgs-test,sgd-train,sgd-test landscape=train chunk='range(12)' chunk_size=25
+  set=bfgs-train,bfgs-test,sgd-train,sgd-test landscape=train shard='range(12)' shard_size=25
 python -m lossland.paths -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
-  set=bfgs-test,sgd-test landscape=test chunk='range(12)' chunk_size=25
+  set=bfgs-test,sgd-test landscape=test shard='range(12)' shard_size=25
 python -m lossland.probe -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
   set=bfgs-train,bfgs-test,sgd-train,sgd-test probe=hessian,noise,perturb,interp,slice
 python analysis/aggregate.py out_dir=outputs

@@ -61,7 +61,7 @@ done
 paths() {  # out_dir set landscape
   echo "== $(date -u +%H:%M:%S) paths $1 $2 $3"
   $PY -m lossland.paths arch=fcp "set=$2" "landscape=$3" "out_dir=$1" "dataset.root=$DATA" \
-    n_select=$N_SELECT n_runs=$N_RUNS n_pairs=$N_PAIRS chunk_size=$N_PAIRS
+    n_select=$N_SELECT n_runs=$N_RUNS n_pairs=$N_PAIRS shard_size=$N_PAIRS
 }
 all_paths() {  # out_dir sets...
   local out=$1

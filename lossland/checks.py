@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossland import data
 from lossland.errors import LosslandError
+from lossland.study import study_of
 
 Rule = tuple[Callable[[Any], bool], str]
 
@@ -73,10 +74,9 @@ TRAIN = COMMON | {
     "seeds_per_task": _int(1),
 }
 PATHS = COMMON | {
-    "set": _choice("bfgs-train", "bfgs-test", "sgd-train", "sgd-test"),
     "landscape": _choice("train", "test"),
-    "chunk": _int(0),
-    "chunk_size": _int(1),
+    "shard": _int(0),
+    "shard_size": _int(1),
     "n_pairs": _int(1),
     "pair_seed": _int(0),
     "n_select": _int(1),
@@ -96,10 +96,9 @@ PATHS = COMMON | {
     "finder.image_chunk": _int(1, null=True),
 }
 PROBE = COMMON | {
-    "set": PATHS["set"],
     "landscape": PATHS["landscape"],
-    "chunk": _int(0),
-    "chunk_size": _int(1),
+    "shard": _int(0),
+    "shard_size": _int(1),
     "n_select": _int(1),
     "n_runs": _int(1),
     "image_chunk": _int(1, null=True),
@@ -116,6 +115,13 @@ def check_values(cfg: DictConfig, kind: str) -> None:
         value = OmegaConf.select(cfg, key)
         if not ok(value):
             bad.append(f"{key}={value} (must be {text})")
+    if kind in ("paths", "probe") and not cfg.get("weights"):
+        study = study_of(cfg)
+        if cfg.get("set") not in study.sets:
+            bad.append(
+                f"set={cfg.get('set')} (must be one of study {study.name}'s sets: "
+                f"{', '.join(study.sets)})"
+            )
     if bad:
         raise LosslandError(f"bad value{'s' * (len(bad) > 1)}: {'; '.join(bad)}")
 

@@ -8,12 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from lossland import identity
+
+
+def find_conf_dir() -> Path:
+    """conf/: shipped inside the package (lossland/conf, a non-editable install) or, from the
+    source tree and an editable install, at the top of the repository."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "conf", package.parent / "conf"):
+        if (candidate / "train.yaml").exists():
+            return candidate
+    return package.parent / "conf"
+
+
+CONF_DIR = find_conf_dir()  # every @hydra.main and the report read their configs here
 
 
 class Activation(str, Enum):
@@ -136,17 +150,67 @@ class EvaluateConfig:
 
 
 @dataclass
+class StudyOptimizer:
+    """One optimizer of a study: its runs, the label its sets carry, how the report names it."""
+
+    opt: str = MISSING  # the opt config group's entry (runs under train/<arch>/<opt>/)
+    label: str = MISSING  # its sets: <label>-<weight label>, e.g. bfgs-train
+    title: str = MISSING  # Table 1 columns, legends (e.g. L-BFGS)
+    full_title: str = ""  # Table S1, Fig. 2 (e.g. L-BFGS-GSS); empty: the title
+    set_title: str = ""  # its sets' titles: "<set_title> train" (e.g. BFGS); empty: the label
+    color: str = "grey"  # Fig. 2 curves; a set's colour where set_colors has none
+    set_colors: dict[str, str] = field(default_factory=dict)  # weight label -> its set's colour
+
+
+@dataclass
+class StudyWeights:
+    """Which weight vector of a run a set takes, and the label its sets carry."""
+
+    file: str = MISSING  # w_train | w_test (a run's files)
+    label: str = MISSING  # train | test
+
+
+@dataclass
+class WeightComparison:
+    """A weight-space comparison (Fig. 5 / 6): per contrast (a, b), a's `a` set vs b's `b` set."""
+
+    name: str = MISSING
+    a: str = MISSING  # weight label of the first optimizer's set
+    b: str = MISSING  # weight label of the second optimizer's set
+    figures: list[str] = field(default_factory=list)  # [lengths figure, kPCA figure] keys
+
+
+@dataclass
+class StudyConfig:
+    """conf/study/<name>.yaml: the study every stage and the report read (lossland.study)."""
+
+    name: str = MISSING
+    nets: list[str] = field(default_factory=list)  # in the report's order
+    net_titles: dict[str, str] = field(default_factory=dict)
+    optimizers: list[StudyOptimizer] = field(default_factory=list)
+    weights: list[StudyWeights] = field(default_factory=list)
+    n_select: int = 48  # runs of lowest train loss per set (the `n_select` default)
+    landscapes: dict[str, list[str]] = field(default_factory=dict)  # -> weight labels scored
+    contrasts: list[list[str]] = field(default_factory=list)  # optimizer pairs; [] = all pairs
+    weight_comparisons: list[WeightComparison] = field(default_factory=list)
+    table_s1: list[str] = field(default_factory=list)  # its sets in column order; [] = all
+    representative: str = "train"  # Fig. 2: the median member of each optimizer's <this> set
+    curves_net: str = ""  # Fig. 2's net (the others: Fig. S1); empty: the first net
+
+
+@dataclass
 class PathsConfig:
     arch: ArchConfig = field(default_factory=ArchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     # conf/finder/<name>.yaml (name, _target_, its settings) + conf/paths.yaml's shared keys;
     # lossland.finders.build_finder names any key the finder does not take
     finder: Any = MISSING
-    set: str = "bfgs-train"  # bfgs-train | bfgs-test | sgd-train | sgd-test
+    study: StudyConfig = field(default_factory=StudyConfig)
+    set: str = "bfgs-train"  # one of the study's sets (lossland.study)
     weights: str | None = None  # an [n, N_prm] float32 .npy file instead of a set
     landscape: str = "train"  # train | test: whose loss the paths are scored on
-    chunk: int = 0
-    chunk_size: int = 300
+    shard: int = 0  # this job's share of the set's pairs: [shard * shard_size, ...)
+    shard_size: int = 300
     n_pairs: int = 300
     pair_seed: int = 0
     n_select: int = 48
@@ -171,20 +235,22 @@ def register_configs() -> None:
     cs.store(group="schema/opt", name="adamw", node=AdamWConfig)
     cs.store(group="schema/opt", name="lbfgs", node=LBFGSConfig)
     cs.store(group="schema/dataset", name="mnist", node=DatasetConfig)
+    cs.store(group="schema/study", name="study", node=StudyConfig)
 
 
 @dataclass
 class ProbeJobConfig:
-    """`python -m lossland.probe`: one probe on a chunk of one set's (or file's) solutions."""
+    """`python -m lossland.probe`: one probe on a shard of one set's (or file's) solutions."""
 
     arch: ArchConfig = field(default_factory=ArchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     probe: Any = MISSING  # conf/probe/<name>.yaml: name, _target_ and the probe's settings
-    set: str = "bfgs-train"  # bfgs-train | bfgs-test | sgd-train | sgd-test
+    study: StudyConfig = field(default_factory=StudyConfig)
+    set: str = "bfgs-train"  # one of the study's sets (lossland.study)
     weights: str | None = None  # an [n, N_prm] float32 .npy file instead of a set
     landscape: str = "train"  # train | test: the data the probes score on
-    chunk: int = 0
-    chunk_size: int = 48
+    shard: int = 0  # this job's share of the units: [shard * shard_size, ...)
+    shard_size: int = 48
     n_select: int = 48
     n_runs: int = 75
     allow_partial: bool = False

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from lossland import archs, checks, data, storage
 from lossland.cli import run_reporting_errors
-from lossland.config import register_configs
+from lossland.config import CONF_DIR, register_configs
 from lossland.models import build_model, evaluate, load_weight_file, set_flat
 from lossland.progress import log, progress
 from lossland.training import resolve_device
@@ -38,7 +38,7 @@ def evaluate_file(
     return pd.DataFrame(rows)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     def job() -> None:
         checks.check_values(cfg, "evaluate")

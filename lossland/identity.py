@@ -41,7 +41,9 @@ NON_RESULT_KEYS = (
     "log_every",
     "checkpoint_every",
     "seeds_per_task",
-    "chunk",
+    "shard",  # a job's share of a set's pairs or units
+    "shard_size",
+    "chunk",  # shard's name in older records
     "chunk_size",
     "allow_partial",
     "n_runs",
@@ -60,6 +62,9 @@ NON_RESULT_KEYS = (
     "arch.n_prm",
     "arch.batched",
     "opt._target_",
+    # which optimizer and weight vector a set takes: a record names its set by the set's hash
+    # (inputs.set, made from its members), so the study cannot change a record unseen
+    "study",
 )
 # Keys added after records were made, left out of the signature while they hold the value that
 # every earlier record had implicitly: those records keep their signatures (and directories),

@@ -1,4 +1,4 @@
-"""One path job: a chunk of a solution set's (or weights file's) pairs, each joined by the
+"""One path job: a shard of a solution set's (or weights file's) pairs, each joined by the
 configured path finder (`finder=`, conf/finder/; FourierPathFinder by default).
 
 Each pair's record is written atomically as soon as its path is found, so a killed job loses at
@@ -24,11 +24,12 @@ from lossland.finders import PathResult, build_finder
 from lossland.models import load_weight_file
 from lossland.pathfinder import t_grid
 from lossland.progress import log, progress
-from lossland.solution_sets import SolutionSet, build_set, check_set, draw_pairs
+from lossland.solution_sets import SolutionSet, build_set, draw_pairs
+from lossland.storage import PAIRS_FILE, pair_file
+from lossland.study import Study, study_of
 from lossland.training import cached_split, resolve_device
 
 LANDSCAPES = {"train": "train", "test": "test"}  # landscape -> data split
-PAIRS_FILE = "pairs.json"
 # Path points per batched call where more are slower than the per-point loop on that device
 # (benchmarks/pathfinder.py; on the CPU vmap makes LeNet's convolutions grouped ones).
 POINT_CHUNK_CAP = {("lenet", "cpu"): 1}
@@ -40,22 +41,18 @@ def point_chunk_for(arch: str, device: torch.device, configured: int | None) -> 
     return configured if cap is None else min(configured or cap, cap)
 
 
-def pair_file(set_dir: Path, i: int, j: int) -> Path:
-    return set_dir / f"pair={i}-{j}.json"
-
-
-def chunk_of(pairs: list[tuple[int, int]], chunk: int, chunk_size: int) -> list[tuple[int, int]]:
-    if chunk < 0 or chunk_size < 1:
+def shard_of(pairs: list[tuple[int, int]], shard: int, shard_size: int) -> list[tuple[int, int]]:
+    if shard < 0 or shard_size < 1:
         raise LosslandError(
-            f"chunk={chunk}, chunk_size={chunk_size}: need chunk >= 0, chunk_size >= 1"
+            f"shard={shard}, shard_size={shard_size}: need shard >= 0, shard_size >= 1"
         )
-    return pairs[chunk * chunk_size : (chunk + 1) * chunk_size]
+    return pairs[shard * shard_size : (shard + 1) * shard_size]
 
 
 def fixed_pairs(
     set_dir: Path, solution: SolutionSet, n_pairs: int, seed: int, write: bool = True
 ) -> list[tuple[int, int]]:
-    """Draw this set's pairs once; later jobs (other chunks, reruns) read the same list."""
+    """Draw this set's pairs once; later jobs (other shards, reruns) read the same list."""
     path = set_dir / PAIRS_FILE
     if path.exists():
         saved = storage.read_json(path)
@@ -91,7 +88,9 @@ def set_dir_of(cfg: DictConfig, source: SolutionSet | None = None) -> Path:
 
 def source_name(cfg: DictConfig) -> str:
     """The set's name, or `file-<stem>` for weights=FILE."""
-    return identity.source_name(cfg) if cfg.get("weights") else check_set(cfg.set)
+    return (
+        identity.source_name(cfg) if cfg.get("weights") else study_of(cfg).check_set(cfg.set).name
+    )
 
 
 def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
@@ -101,12 +100,13 @@ def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
     return build_set(
         cfg.out_dir,
         cfg.arch.name,
-        check_set(cfg.set),
+        cfg.set,
         cfg.n_select,
         cfg.n_runs,
         cfg.allow_partial,
         cfg.get("train_sig"),
         write=write,
+        study=study_of(cfg),
     )
 
 
@@ -137,14 +137,21 @@ def pair_state(path: Path, config: dict, solution: SolutionSet) -> str:
 
 @lru_cache(maxsize=32)
 def checked_set(
-    out_dir: str, arch: str, name: str, n_select: int, n_runs: int, partial: bool, sig: str | None
+    out_dir: str,
+    arch: str,
+    name: str,
+    n_select: int,
+    n_runs: int,
+    partial: bool,
+    sig: str | None,
+    study: Study,
 ) -> SolutionSet:
-    """The set as the pre-submission check sees it: built once for all chunks of a sweep."""
-    return build_set(out_dir, arch, check_set(name), n_select, n_runs, partial, sig, write=False)
+    """The set as the pre-submission check sees it: built once for all shards of a sweep."""
+    return build_set(out_dir, arch, name, n_select, n_runs, partial, sig, False, study)
 
 
-def chunk_done(cfg: DictConfig) -> bool:
-    """Whether every pair of this job's chunk has a reusable record (asked before a sweep is
+def shard_done(cfg: DictConfig) -> bool:
+    """Whether every pair of this job's shard has a reusable record (asked before a sweep is
     sent): same settings and made from today's set; an unreadable record is not done."""
     build_finder(cfg.finder)  # a setting the finder does not take stops the sweep here
     set_dir = set_dir_of(cfg)
@@ -161,11 +168,12 @@ def chunk_done(cfg: DictConfig) -> bool:
             cfg.n_runs,
             cfg.allow_partial,
             cfg.get("train_sig"),
+            study_of(cfg),
         )
-    mine = chunk_of(
+    mine = shard_of(
         fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed, write=False),
-        cfg.chunk,
-        cfg.chunk_size,
+        cfg.shard,
+        cfg.shard_size,
     )
     config = job_config(cfg)
     return all(pair_state(pair_file(set_dir, *p), config, solution) == "done" for p in mine)
@@ -176,7 +184,7 @@ def job_config(cfg: DictConfig) -> dict:
 
 
 def run_paths(cfg: DictConfig) -> dict[str, int]:
-    """Find the paths of this job's chunk that have no reusable record yet; returns counts.
+    """Find the paths of this job's shard that have no reusable record yet; returns counts.
 
     A record made under other settings or from another set (a member was retrained) is moved
     aside (`<name>.stale-<time>`) and found again; an unreadable one likewise (`.corrupt-`).
@@ -189,8 +197,8 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     solution = solution_of(cfg)
     set_name = solution.name
     set_dir = set_dir_of(cfg, solution)
-    mine = chunk_of(
-        fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed), cfg.chunk, cfg.chunk_size
+    mine = shard_of(
+        fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed), cfg.shard, cfg.shard_size
     )
     config = job_config(cfg)
     todo, stale = [], 0
@@ -203,12 +211,12 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
         if state != "done":
             todo.append(p)
     log.info(
-        "%s/%s/%s/%s chunk %d: %d pairs, %d done before, %d to find (%d stale)",
+        "%s/%s/%s/%s shard %d: %d pairs, %d done before, %d to find (%d stale)",
         arch,
         set_name,
         landscape,
         finder_name,
-        cfg.chunk,
+        cfg.shard,
         len(mine),
         len(mine) - len(todo),
         len(todo),

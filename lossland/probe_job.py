@@ -1,4 +1,4 @@
-"""One probe job: a chunk of the units (solutions, pairs, dimensions) of one probe on one set.
+"""One probe job: a shard of the units (solutions, pairs, dimensions) of one probe on one set.
 
 Each unit's record is written atomically as soon as it is done, so a killed job loses at most
 the units in flight and a rerun skips the ones already done. The input is a solution set
@@ -24,7 +24,8 @@ from lossland.errors import LosslandError
 from lossland.models import load_weight_file
 from lossland.probes import Landscape, Probe, Unit
 from lossland.progress import log, progress
-from lossland.solution_sets import build_set, check_set
+from lossland.solution_sets import build_set
+from lossland.study import study_of
 from lossland.training import cached_split, resolve_device
 
 
@@ -52,11 +53,12 @@ def load_source(cfg: DictConfig) -> Source:
         s = build_set(
             cfg.out_dir,
             arch,
-            check_set(cfg.set),
+            cfg.set,
             cfg.n_select,
             cfg.n_runs,
             cfg.allow_partial,
             cfg.get("train_sig"),
+            study=study_of(cfg),
         )
         digest = hashlib.sha256(np.ascontiguousarray(s.weights).tobytes()).hexdigest()
         src = Source(s.name, s.weights, list(s.seeds), s.act, digest, s.hash)
@@ -89,11 +91,15 @@ def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscap
         raise LosslandError(f"unknown landscape {cfg.landscape!r}: choose train or test")
 
     def partner():
-        """interp's other set: the SGD set of the same kind, for a BFGS set."""
-        if cfg.get("weights") or not src.set_name.startswith("bfgs-"):
+        """interp's other set: the study's contrast for this set's optimizer (paper: the SGD
+        set of the same kind, for a BFGS set)."""
+        study = study_of(cfg)
+        other = None if cfg.get("weights") else study.partner(src.set_name)
+        if other is None:
             return None
-        other = src.set_name.replace("bfgs-", "sgd-")
-        s = build_set(cfg.out_dir, arch, other, cfg.n_select, cfg.n_runs, cfg.allow_partial)
+        s = build_set(
+            cfg.out_dir, arch, other, cfg.n_select, cfg.n_runs, cfg.allow_partial, study=study
+        )
         return other, s.weights, list(s.seeds)
 
     return Landscape(
@@ -107,24 +113,25 @@ def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscap
         image_chunk=cfg.image_chunk,
         data=data,
         partner=partner,
+        opt=None if cfg.get("weights") else study_of(cfg).check_set(src.set_name).opt,
     )
 
 
-def chunk_of(units: list[Unit], chunk: int, chunk_size: int) -> list[Unit]:
-    if chunk < 0 or chunk_size < 1:
+def shard_of(units: list[Unit], shard: int, shard_size: int) -> list[Unit]:
+    if shard < 0 or shard_size < 1:
         raise LosslandError(
-            f"chunk={chunk}, chunk_size={chunk_size}: need chunk >= 0, chunk_size >= 1"
+            f"shard={shard}, shard_size={shard_size}: need shard >= 0, shard_size >= 1"
         )
-    return units[chunk * chunk_size : (chunk + 1) * chunk_size]
+    return units[shard * shard_size : (shard + 1) * shard_size]
 
 
 def plan(cfg: DictConfig):
-    """(probe name, probe, source, landscape, this chunk's units, record dir)."""
+    """(probe name, probe, source, landscape, this shard's units, record dir)."""
     name, probe = build_probe(cfg)
     src = load_source(cfg)
     device = resolve_device(cfg.device)
     ctx = landscape_of(cfg, src, device)
-    units = chunk_of(probe.units(ctx), cfg.chunk, cfg.chunk_size)
+    units = shard_of(probe.units(ctx), cfg.shard, cfg.shard_size)
     sig = identity.dir_signature(cfg, "probe")
     out = storage.probe_task_dir(cfg.out_dir, cfg.arch.name, src.set_name, name, sig)
     return name, probe, src, ctx, units, out
@@ -144,35 +151,35 @@ def unit_state(path: Path, config: dict[str, Any], src: Source) -> str:
     return identity.mismatch(record, config, {"set": src.hash}) or "done"
 
 
-def chunk_done(cfg: DictConfig) -> bool:
-    """Whether every unit of this job's chunk has a reusable record (asked before a sweep is
+def shard_done(cfg: DictConfig) -> bool:
+    """Whether every unit of this job's shard has a reusable record (asked before a sweep is
     sent): same settings, same input; an unreadable record is not done."""
     try:
         _, _, src, _, units, out = plan(cfg)
     except LosslandError:
         return False  # the job itself will say what is wrong
     config = job_config(cfg)
-    return all(unit_state(out / f"{u.key}.json", config, src) == "done" for u in units)
+    return all(unit_state(storage.unit_file(out, u.key), config, src) == "done" for u in units)
 
 
 def run_probe(cfg: DictConfig) -> dict[str, int]:
-    """Probe the units of this job's chunk that have no record yet; returns counts."""
+    """Probe the units of this job's shard that have no record yet; returns counts."""
     name, probe, src, ctx, units, out = plan(cfg)
     config = job_config(cfg)
     todo = []
     for u in units:
-        state = unit_state(out / f"{u.key}.json", config, src)
+        state = unit_state(storage.unit_file(out, u.key), config, src)
         if state not in ("done", "missing"):
-            log.warning("%s was %s: probing it again", out / f"{u.key}.json", state)
-            storage.set_aside(out / f"{u.key}.json", "stale")
+            log.warning("%s was %s: probing it again", storage.unit_file(out, u.key), state)
+            storage.set_aside(storage.unit_file(out, u.key), "stale")
         if state != "done":
             todo.append(u)
     log.info(
-        "%s/%s/%s chunk %d: %d units, %d done before, %d to probe",
+        "%s/%s/%s shard %d: %d units, %d done before, %d to probe",
         ctx.arch,
         src.set_name,
         name,
-        cfg.chunk,
+        cfg.shard,
         len(units),
         len(units) - len(todo),
         len(todo),
@@ -184,7 +191,9 @@ def run_probe(cfg: DictConfig) -> dict[str, int]:
         results = probe.run(ctx, group)
         seconds = (time.perf_counter() - start) / len(group)
         for unit, result in zip(group, results, strict=True):
-            write_record(out / f"{unit.key}.json", name, unit, result, src, ctx, config, seconds)
+            write_record(
+                storage.unit_file(out, unit.key), name, unit, result, src, ctx, config, seconds
+            )
             if result.get("status", "ok") != "ok":
                 log.warning("%s %s: %s", name, unit.key, result.get("message", result["status"]))
     return {"units": len(units), "skipped": len(units) - len(todo), "probed": len(todo)}

@@ -1,7 +1,8 @@
 """Solution sets and their pairs (docs/decisions.md#sets).
 
 Per arch and optimizer, the finished runs with the lowest minimum train loss (48 of 75 in the
-paper) form the "train" set (their w_train) and the "test" set (the same runs' w_test). Pairs
+paper) form the "train" set (their w_train) and the "test" set (the same runs' w_test); the
+study (lossland.study) names the sets and says which optimizer and vector each takes. Pairs
 are drawn once per set from a seeded generator, so a rerun finds the same pairs.
 """
 
@@ -19,13 +20,8 @@ import numpy as np
 from lossland import identity, storage
 from lossland.errors import LosslandError
 from lossland.models import load_weight_file
+from lossland.study import Study, load_study
 
-SETS = {  # set name -> (optimizer, which weight vector)
-    "bfgs-train": ("lbfgs", "w_train"),
-    "bfgs-test": ("lbfgs", "w_test"),
-    "sgd-train": ("sgd", "w_train"),
-    "sgd-test": ("sgd", "w_test"),
-}
 log = logging.getLogger("lossland")
 
 
@@ -40,12 +36,6 @@ class SolutionSet:
     act: str
     train_sig: str = ""  # the training config's directory signature
     hash: str = ""  # the set record's hash: what its pair records name as their input
-
-
-def check_set(name: str) -> str:
-    if name not in SETS:
-        raise LosslandError(f"unknown set {name!r}: choose one of {', '.join(SETS)}")
-    return name
 
 
 def finished_runs(out_dir: str | Path, arch: str, opt: str) -> dict[str, list[dict]]:
@@ -136,10 +126,13 @@ def build_set(
     allow_partial: bool = False,
     train_sig: str | None = None,
     write: bool = True,
+    study: Study | None = None,
 ) -> SolutionSet:
     """Stack the chosen runs' vectors; saved (write=True) as sets/<arch>/<name>/<sig>-n<k>.npy
-    with a .json record of its members' record hashes, whose hash identifies the set."""
-    opt, which = SETS[check_set(name)]
+    with a .json record of its members' record hashes, whose hash identifies the set.
+    The study (default: the paper's) says which optimizer and weight vector `name` takes."""
+    spec = (study or load_study()).check_set(name)
+    opt, which = spec.opt, spec.which
     runs = select_runs(out_dir, arch, opt, n_select, n_runs, allow_partial, train_sig)
     weights = np.stack(
         [load_weight_file(Path(r["task_dir"]) / r["files"][which], arch)[0] for r in runs]

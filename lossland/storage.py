@@ -26,6 +26,11 @@ from lossland.errors import LosslandError
 RESULT_FILE = "result.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 SEED_DIR = re.compile(r"^seed=(-?\d+)$")
+PAIRS_FILE = "pairs.json"  # a path set's drawn pairs
+PAIR_FILE = re.compile(r"^pair=(\d+)-(\d+)\.json$")
+DEPTH = {"paths": 5, "probes": 4}  # task dir levels: <arch>/<set>/<landscape>/<finder>/<sig>
+JOB_DIR = "shard="  # + <s>: one path or probe job's log and Hydra config, in its task dir
+STAGES = ("train", "sets", "paths", "probes")  # the top-level directories under out_dir
 
 
 def train_task_dir(out_dir: str | Path, arch: str, opt: str, seed: int, sig: str) -> Path:
@@ -58,17 +63,46 @@ def path_task_dir(
 
 def path_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, str, Path]]:
     """Every (arch, set, landscape, finder, sig, dir) under paths/, sorted."""
+    return _task_dirs(Path(out_dir) / "paths", DEPTH["paths"])
+
+
+def _task_dirs(root: Path, depth: int) -> list[tuple]:
     found = []
-    for d in sorted((Path(out_dir) / "paths").glob("*/*/*/*/*")):
-        if d.is_dir() and not d.name.startswith("chunk="):
-            arch, set_name, landscape, finder, sig = d.parts[-5:]
-            found.append((arch, set_name, landscape, finder, sig, d))
+    for d in sorted(root.glob("/".join(["*"] * depth))):
+        if d.is_dir() and not d.name.startswith(JOB_DIR):
+            found.append((*d.parts[-depth:], d))
     return found
+
+
+def pair_file(task_dir: str | Path, i: int, j: int) -> Path:
+    """<path task dir>/pair=<i>-<j>.json: one pair's record (i, j index the set)."""
+    return Path(task_dir) / f"pair={i}-{j}.json"
+
+
+def job_dir(task_dir: str | Path, shard: int) -> Path:
+    """<task dir>/shard=<s>: one path or probe job's log and composed config (Hydra's dir)."""
+    return Path(task_dir) / f"{JOB_DIR}{shard}"
+
+
+def job_logs(out_dir: str | Path, stage: str = "paths") -> list[Path]:
+    """Every job log of a stage (paths/.../<sig>/shard=<s>/*.log), sorted."""
+    stars = "/".join(["*"] * DEPTH[stage])
+    return sorted(Path(out_dir).glob(f"{stage}/{stars}/{JOB_DIR}*/*.log"))
 
 
 def probe_task_dir(out_dir: str | Path, arch: str, set_name: str, probe: str, sig: str) -> Path:
     """outputs/<...>/probes/<arch>/<set>/<probe>/<sig>: one probe's records of one set."""
     return Path(out_dir) / "probes" / arch / set_name / probe / sig
+
+
+def probe_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, Path]]:
+    """Every (arch, set, probe, sig, dir) under probes/, sorted."""
+    return _task_dirs(Path(out_dir) / "probes", DEPTH["probes"])
+
+
+def unit_file(task_dir: str | Path, unit: str) -> Path:
+    """<probe task dir>/<unit>.json: one unit's record (solution=3, pair=0-5, d=100, ...)."""
+    return Path(task_dir) / f"{unit}.json"
 
 
 def set_file(out_dir: str | Path, arch: str, set_name: str, train_sig: str, n_select: int) -> Path:

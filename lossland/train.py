@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from lossland import checks, training
 from lossland.cli import absolute_paths, run_reporting_errors
-from lossland.config import register_configs
+from lossland.config import CONF_DIR, register_configs
 
 register_configs()
 
@@ -31,7 +31,7 @@ def task_dirs(cfg: DictConfig) -> list[Path]:
     return [training.run_dir(run) for run in training.seed_runs(absolute_paths(cfg))]
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     def job():  # the values again in the task: a sweeper other than the basic one skips
         checks.check_values(cfg, "train")  # the pre-submission check (SkipFinished)

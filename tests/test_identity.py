@@ -21,11 +21,12 @@ import pytest
 from lossland import archs, checks, data, identity, storage, training
 from lossland.cli import absolute_paths
 from lossland.errors import LosslandError
-from lossland.path_job import PAIRS_FILE, chunk_done, pair_file, run_paths, set_dir_of
+from lossland.path_job import PAIRS_FILE, pair_file, run_paths, set_dir_of, shard_done
 from lossland.report.configs import keep_one_config
 from lossland.report.records import load_paths, load_runs
 from lossland.report.status import failed_path_jobs
 from lossland.solution_sets import build_set
+from lossland.study import load_study
 from tests.conftest import REPO, TINY, compose, run_module
 from tests.test_path_job import FAST, paths_cfg
 
@@ -63,7 +64,7 @@ def test_path_records_of_other_settings_are_not_reused(mnist_root, study, change
     assert run_paths(base)["found"] == 3
     other = paths_cfg(mnist_root, study, "set=sgd-train", "n_pairs=3", change)
     assert set_dir_of(other) != set_dir_of(base)
-    assert not chunk_done(other)
+    assert not shard_done(other)
     assert run_paths(other) == {"pairs": 3, "skipped": 0, "found": 3}
     key, value = change.split("=")
     for record in set_dir_of(other).glob("pair=*.json"):
@@ -79,7 +80,7 @@ def test_a_record_of_another_config_in_the_directory_is_recomputed(mnist_root, s
     run_paths(other)
     (pair,) = set_dir_of(cfg).glob("pair=*.json")
     shutil.copy(set_dir_of(other) / pair.name, pair)
-    assert not chunk_done(cfg)
+    assert not shard_done(cfg)
     assert run_paths(cfg)["found"] == 1
     assert json.loads(pair.read_text())["config"]["finder"]["lam"] == 1e-4
     assert len(list(set_dir_of(cfg).glob(f"{pair.name}.stale-*"))) == 1
@@ -97,7 +98,7 @@ def test_report_never_pools_path_records_of_two_configs(mnist_root, study):
     assert len(list(set_dir_of(cfg).glob("pair=*.json"))) == 1  # the old dir holds one config
     runs, paths = load_runs(study), load_paths(study)
     assert len(paths.table) == 4  # 1 of the first config + 3 of the second
-    _, notes = keep_one_config(runs, paths)
+    _, notes = keep_one_config(runs, paths, load_study())
     assert len(paths.table) == 3 and paths.table.sig.nunique() == 1
     (note,) = [n for n in notes if n.startswith("left out paths/")]
     assert "(1 records)" in note and "finder.lam" in note
@@ -152,7 +153,7 @@ def test_changed_member_invalidates_the_sets_pairs(mnist_root, study):
     storage.write_npy(member / "w_train.npy", w * np.float32(1.01))  # same record, same rank
     after = build_set(study, "fcp", "bfgs-train", 3, 4, write=False)
     assert after.seeds == before.seeds and after.hash != before.hash
-    assert not chunk_done(cfg)
+    assert not shard_done(cfg)
     assert run_paths(cfg) == {"pairs": 3, "skipped": 0, "found": 3}
     for record in set_dir_of(cfg).glob("pair=*.json"):
         assert json.loads(record.read_text())["inputs"] == {"set": after.hash}
@@ -177,7 +178,7 @@ def test_sets_and_tables_never_pool_training_configs(mnist_root, study):
     two = build_set(study, "fcp", "sgd-train", 2, 2, train_sig=short)
     assert two.train_sig == short and sorted(two.seeds) == [0, 1]
     runs, paths = load_runs(study), load_paths(study)
-    kept, notes = keep_one_config(runs, paths)
+    kept, notes = keep_one_config(runs, paths, load_study())
     assert kept[("fcp", "sgd")] != short and set(runs.table.query("opt == 'sgd'").sig) == {
         kept[("fcp", "sgd")]
     }
@@ -190,12 +191,12 @@ def test_sets_and_tables_never_pool_training_configs(mnist_root, study):
 def test_corrupt_pair_record_is_recomputed_and_kept_aside(mnist_root, study, caplog):
     cfg = paths_cfg(mnist_root, study, "set=sgd-test", "n_pairs=2")
     run_paths(cfg)
-    assert chunk_done(cfg)
+    assert shard_done(cfg)
     pairs = json.loads((set_dir_of(cfg) / PAIRS_FILE).read_text())["pairs"]
     bad = pair_file(set_dir_of(cfg), *pairs[0])
     bad.write_text(bad.read_text()[:100])
     with caplog.at_level(logging.WARNING, logger="lossland"):
-        assert not chunk_done(cfg)  # counted as not done before the sweep is sent
+        assert not shard_done(cfg)  # counted as not done before the sweep is sent
         assert run_paths(cfg) == {"pairs": 2, "skipped": 1, "found": 1}
     (aside,) = set_dir_of(cfg).glob(f"{bad.name}.corrupt-*")
     assert aside.name in caplog.text and json.loads(bad.read_text())["i"] == pairs[0][0]
@@ -398,9 +399,9 @@ def test_unwritable_out_dir_is_one_line(mnist_root):
 
 
 def test_old_failure_in_a_chunk_log_is_cleared_by_a_good_rerun(tmp_path):
-    log = tmp_path / "paths/fcp/sgd-train/train/fourier/abcd1234/chunk=0/paths.log"
+    log = tmp_path / "paths/fcp/sgd-train/train/fourier/abcd1234/shard=0/paths.log"
     log.parent.mkdir(parents=True)
-    failed = "[t][INFO] fcp/sgd-train/train chunk 0: 3 pairs, 0 done before, 3 to find (0 stale)\n"
+    failed = "[t][INFO] fcp/sgd-train/train shard 0: 3 pairs, 0 done before, 3 to find (0 stale)\n"
     failed += "[t][ERROR] error: killed\n"
     log.write_text(failed)
     assert len(failed_path_jobs(tmp_path)) == 1

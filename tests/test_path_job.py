@@ -63,7 +63,7 @@ def test_sweep_over_sets_writes_one_record_per_pair(mnist_root, tiny_sweep):
                 assert record["straight_height"] == pytest.approx(max(record["straight_profile"]))
                 assert len(record["profile"]) == 6 and record["steps"] == 3
                 assert record["length"] >= record["straight_length"] * (1 - 1e-5)
-            assert (set_dir / "chunk=0" / "paths.log").exists()
+            assert (set_dir / "shard=0" / "paths.log").exists()
 
 
 def test_rerun_skips_done_pairs_and_redoes_only_missing(mnist_root, tiny_sweep):
@@ -81,7 +81,7 @@ def test_rerun_skips_done_pairs_and_redoes_only_missing(mnist_root, tiny_sweep):
 def test_chunks_split_the_pairs(mnist_root, tiny_sweep):
     first = run_paths(
         paths_cfg(
-            mnist_root, tiny_sweep, "set=bfgs-test", "landscape=test", "n_pairs=3", "chunk_size=2"
+            mnist_root, tiny_sweep, "set=bfgs-test", "landscape=test", "n_pairs=3", "shard_size=2"
         )
     )
     second = run_paths(
@@ -91,8 +91,8 @@ def test_chunks_split_the_pairs(mnist_root, tiny_sweep):
             "set=bfgs-test",
             "landscape=test",
             "n_pairs=3",
-            "chunk_size=2",
-            "chunk=1",
+            "shard_size=2",
+            "shard=1",
         )
     )
     assert (first["pairs"], second["pairs"]) == (2, 1)
@@ -203,7 +203,7 @@ def test_paths_between_the_rows_of_a_weights_file(mnist_root, tiny_sweep, tmp_pa
         assert record["inputs"] == {
             "weights": hashlib.sha256((tmp_path / "mine.npy").read_bytes()).hexdigest()
         }
-    assert (set_dir / "chunk=0" / "paths.log").exists()  # the job's own directory, not the set's
+    assert (set_dir / "shard=0" / "paths.log").exists()  # the job's own directory, not the set's
     assert run_paths(cfg) == {"pairs": 2, "skipped": 2, "found": 0}
 
 

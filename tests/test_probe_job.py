@@ -96,9 +96,9 @@ def test_weights_file_and_chunks(mnist_root, tiny_sweep, tmp_path):
     w = np.load(one(tiny_sweep.glob("train/fcp/sgd/*/seed=0/w_train.npy")))[None]
     file = tmp_path / "mine.npy"
     np.save(file, np.concatenate([w, w * 1.1]).astype(np.float32))
-    base = ["probe=hessian", "probe.trace_samples=0", f"weights={file}", "chunk_size=1"]
+    base = ["probe=hessian", "probe.trace_samples=0", f"weights={file}", "shard_size=1"]
     first = run_probe(probe_cfg(mnist_root, tiny_sweep, *base))
-    second = run_probe(probe_cfg(mnist_root, tiny_sweep, *base, "chunk=1"))
+    second = run_probe(probe_cfg(mnist_root, tiny_sweep, *base, "shard=1"))
     assert first == second == {"units": 1, "skipped": 0, "probed": 1}
     records = sorted(tiny_sweep.glob("probes/fcp/file-mine/hessian/*/*.json"))
     assert [r.name for r in records] == ["solution=0.json", "solution=1.json"]

@@ -16,6 +16,7 @@ from lossland.probes.intrinsic import Intrinsic, d_int90
 from lossland.probes.noise import Noise
 from lossland.probes.perturb import Perturb, fitted_curvature
 from lossland.probes.slice import Slice
+from lossland.study import load_study
 
 
 def solutions(arch: str, n: int) -> torch.Tensor:
@@ -41,6 +42,7 @@ def landscape(arch: str, weights: torch.Tensor, splits, partner=None, name="bfgs
         image_chunk=64,
         data=lambda s: splits[s],
         partner=partner or (lambda: None),
+        opt=load_study().check_set(name).opt,
     )
 
 

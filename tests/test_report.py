@@ -31,6 +31,7 @@ from lossland.report.stats import (
 )
 from lossland.report.status import seed_ranges
 from lossland.report.tables import fmt, to_markdown
+from lossland.study import load_study
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -158,7 +159,7 @@ def test_report_figures_and_numbers(sweep, report):
     assert sep.kpca_cv_accuracy.between(0, 1).all()
     tests = report.tables["height_tests"]
     assert len(tests) == 3  # fcp: train landscape 2 pairings, test landscape 1
-    assert (tests.n_bfgs == 3).all() and tests.p_value.between(0, 1).all()
+    assert (tests.n_a == 3).all() and tests.p_value.between(0, 1).all()
     ps = report.tables["path_status"].set_index("arch")
     assert (ps.loc["fcp"].done == 3).all() and (ps.loc["fcp"].missing == 0).all()
     assert not ps.loc["lstm"].started.any()  # listed as not started, no crash
@@ -305,10 +306,10 @@ def test_height_tests_compare_bfgs_with_sgd():
     rows += [("fcp", "bfgs-test", "test", np.nan)]  # a diverged path counts nowhere
     df = pd.DataFrame(rows, columns=["arch", "set", "landscape", "height"])
     df["status"] = np.where(np.isfinite(df.height), "done", "diverged")
-    t = height_tests(df)
-    row = t[t.bfgs_set == "bfgs-train"].iloc[0]
-    assert (row.n_bfgs, row.n_sgd, row.median_bfgs, row.median_sgd) == (4, 3, 6.5, 2.0)
-    assert row.U == 12 and row.p_value == pytest.approx(0.0571, abs=1e-3) and row.bfgs_higher
+    t = height_tests(df, load_study("paper").height_tests)
+    row = t[t.a_set == "bfgs-train"].iloc[0]
+    assert (row.n_a, row.n_b, row.median_a, row.median_b) == (4, 3, 6.5, 2.0)
+    assert row.U == 12 and row.p_value == pytest.approx(0.0571, abs=1e-3) and row.a_higher
     assert len(t) == 1  # no test-landscape heights yet
 
 

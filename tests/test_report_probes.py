@@ -11,6 +11,7 @@ from lossland.probe import probe_paths
 from lossland.probe_job import run_probe
 from lossland.report import build_report
 from lossland.report.probes import permutation_test, sharpness_verdicts
+from lossland.study import load_study
 from tests.conftest import compose
 
 FAST = ["n_select=3", "n_runs=4", "dataset.n_train=300", "dataset.n_eval=200"]
@@ -49,7 +50,9 @@ def test_verdict_is_honest_about_small_n():
         for s, vals in (("bfgs-train", [10, 11, 12]), ("sgd-train", [1, 2, 3]))
         for v in vals
     ]
-    table, lines = sharpness_verdicts(pd.DataFrame(rows))
+    table, lines = sharpness_verdicts(
+        pd.DataFrame(rows), load_study("paper"), ["fcp", "lenet", "ae", "lstm"]
+    )
     assert table.iloc[0].p_value == pytest.approx(0.1)  # 3 vs 3: 20 splits, 2 as extreme
     assert "no verdict possible" in lines[0] and "n = 3 vs 3" in lines[0]
     rows += [
@@ -57,7 +60,9 @@ def test_verdict_is_honest_about_small_n():
         for s, vals in (("bfgs-train", [13, 14, 15]), ("sgd-train", [4, 5, 6]))
         for v in vals
     ]
-    table, lines = sharpness_verdicts(pd.DataFrame(rows))
+    table, lines = sharpness_verdicts(
+        pd.DataFrame(rows), load_study("paper"), ["fcp", "lenet", "ae", "lstm"]
+    )
     assert table.iloc[0].p_value == pytest.approx(2 / 924)
     assert "L-BFGS train solutions are sharper than SGD's" in lines[0]
 

@@ -16,6 +16,7 @@ from lossland.report.stats import (
     solution_means,
     superiority,
 )
+from lossland.study import load_study
 
 
 def test_solution_means_average_the_paths_each_solution_ends():
@@ -60,10 +61,10 @@ def test_paths_sharing_endpoints_are_not_independent_evidence():
                 {"arch": "fcp", "set": set_name, "landscape": "train", "status": "done",
                  "seed_i": i, "seed_j": j, "height": base + k}
             )  # fmt: skip
-    table = solution_height_tests(pd.DataFrame(rows))
+    table = solution_height_tests(pd.DataFrame(rows), load_study("paper").height_tests)
     row = table.iloc[0]
-    assert (row.n_solutions_bfgs, row.n_paths_bfgs) == (4, 6)
-    assert row.p_bfgs_higher == 1.0
+    assert (row.n_solutions_a, row.n_paths_a) == (4, 6)
+    assert row.p_a_higher == 1.0
     # solution means 11, 12.33, 13, 13.67 vs 1, 2.33, 3, 3.67: of the 70 splits 4 + 4 only the
     # true one and its mirror reach a mean difference of 10 -> 2/70; the 12 paths as if
     # independent (Mann-Whitney, 6 + 6, complete separation): 2 / C(12, 6) = 2/924

@@ -42,6 +42,7 @@ class Landscape:
     image_chunk: int | None
     data: Callable[[str], Split]  # split name -> its images (limit applied), loaded lazily
     partner: Callable[[], tuple[str, np.ndarray, list[int]] | None] = lambda: None
+    opt: str | None = None  # the set's optimizer (the study says); None for a weights file
 
     def curvature(self, split: str | None = None) -> Curvature:
         data = self.data(split or self.landscape)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.models import build_model, evaluate, get_flat, is_classifier, set_flat
@@ -41,9 +42,7 @@ class Intrinsic(Probe):
         self._reference: dict[str, float] | None = None
 
     def units(self, ctx: Landscape) -> list[Unit]:
-        return [
-            Unit(f"d={d}", (d,), {"d": d, "opt": optimizer_of(ctx.set_name)}) for d in self.dims
-        ]
+        return [Unit(f"d={d}", (d,), {"d": d, "opt": optimizer_of(ctx)}) for d in self.dims]
 
     def run(self, ctx: Landscape, units: list[Unit]) -> list[dict[str, Any]]:
         train, test = ctx.data("train"), ctx.data("test")
@@ -67,7 +66,7 @@ class Intrinsic(Probe):
                 ctx.device
             )
             t0 = time.perf_counter()
-            z, curve = self.train(ctx, train, theta0, proj, optimizer_of(ctx.set_name))
+            z, curve = self.train(ctx, train, theta0, proj, optimizer_of(ctx))
             set_flat(model, theta0 + proj @ z)
             end = evaluate(model, ctx.arch, test.x, test.y)
             out.append(
@@ -109,8 +108,15 @@ class Intrinsic(Probe):
         return z.detach(), curve
 
 
-def optimizer_of(set_name: str) -> str:
-    return "lbfgs" if set_name.startswith("bfgs") else "sgd"
+def optimizer_of(ctx) -> str:
+    """The set's optimizer trains in the subspace too (a weights file: SGD)."""
+    opt = ctx.opt or "sgd"
+    if opt not in ("sgd", "lbfgs"):
+        raise LosslandError(
+            f"the intrinsic probe trains in a subspace with sgd or lbfgs, not {opt}: "
+            "probe a set of one of those"
+        )
+    return opt
 
 
 def performance(arch: str, score: dict[str, float], start: dict[str, float]) -> float:

@@ -3,9 +3,12 @@
     from lossland.report import build_report
     build_report("outputs/small")
 
-Modules: records (read runs and paths into tidy tables), sets (the solution sets), status
-(what is missing, failed, diverged, corrupt), stats (the numbers), tables (Table 1, S1),
-figures (one PNG per paper figure), html (the page), build (puts them together).
+Modules: build (loads the records and sets, puts the rest together), records (runs and paths
+as tidy tables), configs (never pool two configs), sets (the study's solution sets), status
+(what is missing, failed, diverged, corrupt), stats (the numbers), weight_space (Fig. 5/6),
+tidy (the numbers as tables and CSVs), tables (Table 1, S1), figures (one PNG per paper
+figure), figure_specs (which figures, captions), probes and probe_figures (the probes' part),
+page and html (index.html). What is compared comes from the study (lossland.study).
 """
 
 from lossland.report.build import Report, build_report

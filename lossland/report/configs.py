@@ -13,10 +13,12 @@ import pandas as pd
 
 from lossland.identity import differences
 from lossland.report.records import Records
-from lossland.solution_sets import SETS
+from lossland.study import Study
 
 
-def keep_one_config(runs: Records, paths: Records) -> tuple[dict[tuple[str, str], str], list[str]]:
+def keep_one_config(
+    runs: Records, paths: Records, study: Study
+) -> tuple[dict[tuple[str, str], str], list[str]]:
     """Filter `runs` and `paths` in place; returns the kept training sig per (arch, opt), notes."""
     notes: list[str] = []
     kept_train: dict[tuple[str, str], str] = {}
@@ -48,7 +50,8 @@ def keep_one_config(runs: Records, paths: Records) -> tuple[dict[tuple[str, str]
     keep = pd.Series(True, index=p.index)
     kept_path: dict[tuple[str, str, str], str] = {}
     for (arch, name, landscape), g in p.groupby(["arch", "set", "landscape"], sort=True):
-        train_sig = kept_train.get((arch, SETS.get(name, ("?",))[0]))
+        spec = study.sets.get(name)
+        train_sig = kept_train.get((arch, spec.opt)) if spec else None
         wrong = g.train_sig.notna() & (g.train_sig != train_sig) & (train_sig is not None)
         if wrong.any():
             keep &= ~p.index.isin(g[wrong].index)

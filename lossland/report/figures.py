@@ -7,6 +7,8 @@ atomically. A panel with no data yet says so instead of failing.
 from __future__ import annotations
 
 import io
+import math
+import string
 from pathlib import Path
 
 import matplotlib
@@ -19,14 +21,17 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from lossland.report.sets import ARCH_LABEL, ARCHS, SET_COLOR, SET_LABEL  # noqa: E402
 from lossland.report.stats import Lengths, Projection  # noqa: E402
 from lossland.storage import write_bytes  # noqa: E402
+from lossland.study import Study  # noqa: E402
 
-OPT_COLOR = {"lbfgs": "tab:blue", "sgd": "tab:red"}  # Fig. 2: L-BFGS blue, SGD red
-PAIR_COLOR = ("tab:blue", "#f08080")  # Fig. 5 / S3: BFGS blue, SGD light red
-POINT_COLOR = ("tab:blue", "tab:red")  # Fig. 6 / S4: BFGS blue, SGD red points
-LETTERS = "abcdefgh"
+PAIR_COLOR = ("tab:blue", "#f08080")  # Fig. 5 / S3: first set blue, second light red
+POINT_COLOR = ("tab:blue", "tab:red")  # Fig. 6 / S4: first set blue, second red points
+
+
+def letter(k: int) -> str:
+    """Panel letters a, b, ..., z, aa, ab, ...: any number of panels."""
+    return string.ascii_lowercase[k] if k < 26 else letter(k // 26 - 1) + letter(k % 26)
 
 
 def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
@@ -43,14 +48,27 @@ def no_data(ax: Axes, text: str = "no data yet") -> None:
     ax.set_yticks([])
 
 
-def arch_grid(suptitle: str, width: float = 10, height: float = 7.5) -> tuple[Figure, dict]:
-    """2 x 2 panels (a) FCP, (b) LeNet, (c) Autoencoder, (d) LSTM, as in Figs. 4-6."""
-    fig, axes = plt.subplots(2, 2, figsize=(width, height), layout="constrained")
+def grid_shape(n: int, per_row: int = 2) -> tuple[int, int]:
+    """Rows x columns of `n` panels: 2 x 2 for the paper's four nets, 3 wide from five on."""
+    cols = min(n, per_row if n <= 4 else 3) or 1
+    return max(1, math.ceil(n / cols)), cols
+
+
+def arch_grid(suptitle: str, nets: dict[str, str]) -> tuple[Figure, dict]:
+    """One panel per net, (a) FCP, (b) LeNet, (c) Autoencoder, (d) LSTM for the paper's
+    (Figs. 4-6); `nets` is name -> title, in order. Panels beyond the nets are hidden."""
+    rows, cols = grid_shape(len(nets))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(5 * cols, 3.75 * rows), layout="constrained", squeeze=False
+    )
     fig.suptitle(suptitle)
     panels = {}
-    for k, (arch, ax) in enumerate(zip(ARCHS, axes.ravel(), strict=True)):
-        ax.set_title(f"({LETTERS[k]}) {ARCH_LABEL[arch]}", loc="left")
-        panels[arch] = ax
+    flat = axes.ravel()
+    for k, (arch, title) in enumerate(nets.items()):
+        flat[k].set_title(f"({letter(k)}) {title}", loc="left")
+        panels[arch] = flat[k]
+    for ax in flat[len(nets) :]:
+        ax.set_visible(False)
     return fig, panels
 
 
@@ -58,23 +76,32 @@ def arch_grid(suptitle: str, width: float = 10, height: float = 7.5) -> tuple[Fi
 
 
 def loss_curves(
-    curves: pd.DataFrame, picks: dict[tuple[str, str], int], archs: list[str], title: str
-) -> Figure:
-    """Per arch a row: (training loss, test loss) vs epoch for one L-BFGS and one SGD run.
+    curves: pd.DataFrame,
+    picks: dict[tuple[str, str], int],
+    archs: list[str],
+    title: str,
+    study: Study,
+) -> Figure | None:
+    """Per arch a row: (training loss, test loss) vs epoch for one run of each optimizer of
+    the study (None when no arch is given).
 
     picks: (arch, opt) -> seed of the representative run. Dashed verticals mark each curve's
     minimum (the epoch where w_train / w_test are taken), in the curve's colour.
     """
+    if not archs:
+        return None
     fig, axes = plt.subplots(
         len(archs), 2, figsize=(10, 3.4 * len(archs)), layout="constrained", squeeze=False
     )
     fig.suptitle(title)
-    letter = iter(LETTERS)
+    panel = 0
     for row, arch in zip(axes, archs, strict=True):
         for ax, split, what in zip(row, ("train", "test"), ("training", "test"), strict=True):
-            ax.set_title(f"({next(letter)}) {ARCH_LABEL[arch]}: {what} loss", loc="left")
+            ax.set_title(f"({letter(panel)}) {study.net_title(arch)}: {what} loss", loc="left")
+            panel += 1
             drawn = False
-            for opt, label in (("lbfgs", "L-BFGS-GSS"), ("sgd", "SGD")):
+            for opt, o in study.optimizers.items():
+                label, color = study.opt_title(opt, full=True), o.color
                 seed = picks.get((arch, opt))
                 if seed is None:
                     continue
@@ -88,9 +115,9 @@ def loss_curves(
                     continue
                 epoch, loss = c.epoch.to_numpy(), c.loss.to_numpy(float)
                 k = int(np.nanargmin(loss))
-                ax.plot(epoch, loss, color=OPT_COLOR[opt], label=f"{label} (seed {seed})")
-                ax.axvline(epoch[k], color=OPT_COLOR[opt], ls="--", lw=1)
-                ax.plot(epoch[k], loss[k], "o", color=OPT_COLOR[opt], ms=4)
+                ax.plot(epoch, loss, color=color, label=f"{label} (seed {seed})")
+                ax.axvline(epoch[k], color=color, ls="--", lw=1)
+                ax.plot(epoch[k], loss[k], "o", color=color, ms=4)
                 drawn = True
             if not drawn:
                 no_data(ax)
@@ -124,10 +151,15 @@ def shared_bins(values: list[np.ndarray], n: int = 30) -> tuple[np.ndarray, bool
 
 
 def height_histograms(
-    paths: pd.DataFrame, landscape: str, set_names: tuple[str, ...], title: str
+    paths: pd.DataFrame,
+    landscape: str,
+    set_names: tuple[str, ...],
+    title: str,
+    study: Study,
+    nets: dict[str, str],
 ) -> Figure:
     """Per arch, overlaid histograms of path heights H (Eq. 5) of each set on one landscape."""
-    fig, panels = arch_grid(title)
+    fig, panels = arch_grid(title, nets)
     ok = paths[(paths.status == "done") & (paths.landscape == landscape)]
     for arch, ax in panels.items():
         groups = {
@@ -140,8 +172,8 @@ def height_histograms(
             continue
         bins, log = shared_bins(list(groups.values()))
         for name, h in groups.items():  # filled + outline: identical sets stay visible
-            color = SET_COLOR[name]
-            ax.hist(h, bins=bins, color=color, alpha=0.45, label=f"{SET_LABEL[name]} (n={len(h)})")
+            color, label = study.set_color(name), f"{study.set_title(name)} (n={len(h)})"
+            ax.hist(h, bins=bins, color=color, alpha=0.45, label=label)
             ax.hist(h, bins=bins, color=color, histtype="step", lw=1.8)
         if log:
             ax.set_xscale("log")
@@ -154,9 +186,11 @@ def height_histograms(
 # ------------------------------------------------------------------------- Fig. 5 / S3
 
 
-def length_histograms(lengths: dict[str, Lengths], labels: tuple[str, str], title: str) -> Figure:
+def length_histograms(
+    lengths: dict[str, Lengths], labels: tuple[str, str], title: str, nets: dict[str, str]
+) -> Figure:
     """Per arch, histograms of |w_i - w_bar| of both sets; dotted line at the centroid distance."""
-    fig, panels = arch_grid(title)
+    fig, panels = arch_grid(title, nets)
     for arch, ax in panels.items():
         ln = lengths.get(arch)
         if ln is None:
@@ -170,7 +204,7 @@ def length_histograms(lengths: dict[str, Lengths], labels: tuple[str, str], titl
             color="k",
             ls=":",
             lw=1.5,
-            label=r"$|\bar\omega_{\rm BFGS}-\bar\omega|$",
+            label=rf"$|\bar\omega_{{\rm {labels[0].split()[0]}}}-\bar\omega|$",
         )
         ax.set_xlabel(r"$|\omega^i - \bar\omega|$")
         ax.set_ylabel("number of vectors")
@@ -186,29 +220,35 @@ def projections(
     scores: dict[str, tuple[float, float]],
     labels: tuple[str, str],
     title: str,
+    nets: dict[str, str],
 ) -> Figure:
     """Per arch: RBF kernel PCA (the paper's panel) and linear PCA beside it, PC1 vs PC2.
 
     scores: arch -> (kPCA, PCA) cross-validated accuracy of a linear classifier on PC1-PC2.
+    Two nets per row (the paper's 2 x 4 for its four nets).
     """
-    fig, axes = plt.subplots(2, 4, figsize=(17, 8), layout="constrained")
+    rows = max(1, math.ceil(len(nets) / 2))
+    cols = 4 if len(nets) > 1 else 2
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.25 * cols, 4 * rows), layout="constrained", squeeze=False
+    )
+    for ax in axes.ravel()[2 * len(nets) :]:
+        ax.set_visible(False)
     fig.suptitle(
         title + r"   (kPCA: RBF kernel, $\gamma = 1/N_{\rm prm}$; CV acc.: cross-validated "
         "linear classifier on PC1-PC2, 0.5 = chance)"
     )
-    for k, arch in enumerate(ARCHS):
+    for k, (arch, net) in enumerate(nets.items()):
         ax_k, ax_l = axes[k // 2, 2 * (k % 2)], axes[k // 2, 2 * (k % 2) + 1]
         p = proj.get(arch)
         acc = scores.get(arch, (np.nan, np.nan))
         score = "" if p is None else ", CV acc. {:.2f}"
         ax_k.set_title(
-            f"({LETTERS[k]}) {ARCH_LABEL[arch]}: kPCA, RBF{score.format(acc[0])}",
+            f"({letter(k)}) {net}: kPCA, RBF{score.format(acc[0])}",
             loc="left",
             fontsize=10,
         )
-        ax_l.set_title(
-            f"{ARCH_LABEL[arch]}: linear PCA{score.format(acc[1])}", loc="left", fontsize=10
-        )
+        ax_l.set_title(f"{net}: linear PCA{score.format(acc[1])}", loc="left", fontsize=10)
         if p is None:
             no_data(ax_k)
             no_data(ax_l)

@@ -1,5 +1,6 @@
-"""One figure per probe (lossland.report.probes): each takes the tidy tables and the raw records
-and returns a Figure, or None when that probe has no records."""
+"""One figure per probe (lossland.report.probes): each takes the tidy tables, the raw records,
+the study (set names, titles, colours) and the nets (name -> title, one panel each) and returns
+a Figure, or None when that probe has no records."""
 
 from __future__ import annotations
 
@@ -9,41 +10,50 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lossland.report.figures import arch_grid, no_data, save  # noqa: F401 - save re-exported
-from lossland.report.sets import ARCH_LABEL, ARCHS, SET_COLOR, SET_LABEL, SET_NAMES
+from lossland.study import Study
 
 
 def present(df: pd.DataFrame | None) -> bool:
     return df is not None and not df.empty
 
 
-def boxes(tables, probe: str, col: str, title: str, log: bool = True) -> Figure | None:
+def set_order(study: Study, found) -> list[str]:
+    """The study's sets in its order, then any other set with records (a weights file)."""
+    found = set(found)
+    return [s for s in study.sets if s in found] + sorted(found - set(study.sets))
+
+
+def boxes(
+    tables, study: Study, nets: dict[str, str], probe: str, col: str, title: str, log: bool = True
+) -> Figure | None:
     df = tables.get(probe)
     if not present(df) or col not in df:
         return None
     df = df[(df.status == "ok") & df[col].notna()]
-    fig, panels = arch_grid(title)
+    fig, panels = arch_grid(title, nets)
     for arch, ax in panels.items():
-        sets = [s for s in SET_NAMES if len(df[(df.arch == arch) & (df.set == s)])]
+        sets = set_order(study, df[df.arch == arch].set)
         if not sets:
             no_data(ax)
             continue
         values = [df[(df.arch == arch) & (df.set == s)][col].astype(float).to_numpy() for s in sets]
         bp = ax.boxplot(values, patch_artist=True, showfliers=True)
         for patch, s in zip(bp["boxes"], sets, strict=True):
-            patch.set_facecolor(SET_COLOR[s])
+            patch.set_facecolor(study.set_color(s))
         for x, v in enumerate(values, start=1):
             ax.plot(np.full(len(v), x), v, ".", color="k", alpha=0.5)
-        ax.set_xticks(range(1, len(sets) + 1), [SET_LABEL[s] for s in sets])
+        ax.set_xticks(range(1, len(sets) + 1), [study.set_title(s) for s in sets])
         if log and all((v > 0).all() for v in values):
             ax.set_yscale("log")
         ax.set_ylabel(col)
     return fig
 
 
-def interp_curves(tables, raw) -> Figure | None:
+def interp_curves(tables, raw, study: Study, nets: dict[str, str]) -> Figure | None:
     if not present(tables.get("interp")):
         return None
-    fig, panels = arch_grid("Linear interpolation: train loss (median and quartiles over pairs)")
+    title = "Linear interpolation: train loss (median and quartiles over pairs)"
+    fig, panels = arch_grid(title, nets)
     for arch, ax in panels.items():
         drawn = False
         for (probe, a, set_name), recs in sorted(raw.items()):
@@ -56,9 +66,10 @@ def interp_curves(tables, raw) -> Figure | None:
                 alpha = np.array(rs[0]["alpha"])
                 prof = np.array([r["train"] for r in rs], float)
                 q1, med, q3 = np.nanpercentile(prof, [25, 50, 75], axis=0)
-                what = "pairs" if kind == "pair" else "-> nearest SGD"
-                label = f"{SET_LABEL.get(set_name, set_name)} {what}"
-                color = SET_COLOR.get(set_name, "grey")
+                partner = study.partner(set_name) if set_name in study.sets else None
+                what = "pairs" if kind == "pair" else f"-> nearest {study.set_title(partner)}"
+                label = f"{study.set_title(set_name)} {what}"
+                color = study.set_color(set_name)
                 ax.plot(alpha, med, style, color=color, label=label)
                 ax.fill_between(alpha, q1, q3, color=color, alpha=0.15)
                 drawn = True
@@ -73,11 +84,11 @@ def interp_curves(tables, raw) -> Figure | None:
     return fig
 
 
-def contours(tables, raw) -> Figure | None:
+def contours(tables, raw, study: Study, nets: dict[str, str]) -> Figure | None:
     if not present(tables.get("slice")):
         return None
-    archs = [a for a in ARCHS if any(k[0] == "slice" and k[1] == a for k in raw)]
-    sets = [s for s in SET_NAMES if any(k[0] == "slice" and k[2] == s for k in raw)]
+    archs = [a for a in nets if any(k[0] == "slice" and k[1] == a for k in raw)]
+    sets = set_order(study, [k[2] for k in raw if k[0] == "slice"])
     if not sets:
         return None
     fig, axes = plt.subplots(
@@ -101,15 +112,17 @@ def contours(tables, raw) -> Figure | None:
             cs = ax.contour(rec["a"], rec["b"], grid.T, levels=15, cmap="viridis")
             ax.clabel(cs, fontsize=6)
             ax.plot(0, 0, "r+")
-            ax.set_title(f"{ARCH_LABEL[arch]}, {SET_LABEL[s]} (seed {rec.get('seed')})", fontsize=8)
+            what = f"{nets[arch]}, {study.set_title(s)} (seed {rec.get('seed')})"
+            ax.set_title(what, fontsize=8)
     return fig
 
 
-def intrinsic_curves(tables, raw) -> Figure | None:
+def intrinsic_curves(tables, raw, study: Study, nets: dict[str, str]) -> Figure | None:
     df = tables.get("intrinsic")
     if not present(df):
         return None
-    fig, panels = arch_grid("Intrinsic dimension: performance after training in theta_0 + P z")
+    title = "Intrinsic dimension: performance after training in theta_0 + P z"
+    fig, panels = arch_grid(title, nets)
     for arch, ax in panels.items():
         sub = df[(df.arch == arch) & (df.status == "ok")]
         if sub.empty:
@@ -117,8 +130,8 @@ def intrinsic_curves(tables, raw) -> Figure | None:
             continue
         for set_name, g in sub.groupby("set"):
             g = g.sort_values("d")
-            color = SET_COLOR.get(set_name, "grey")
-            ax.plot(g.d, g.performance, "o-", color=color, label=SET_LABEL.get(set_name, set_name))
+            color = study.set_color(set_name)
+            ax.plot(g.d, g.performance, "o-", color=color, label=study.set_title(set_name))
             full = float(g.full_space_performance.iloc[0])
             ax.axhline(full, color=color, ls=":")
             ax.axhline(0.9 * full, color=color, ls="--", lw=0.7)
@@ -130,14 +143,14 @@ def intrinsic_curves(tables, raw) -> Figure | None:
 
 
 FIGURES = {
-    "fig_probe_hessian": lambda t, r: boxes(
-        t, "hessian", "lambda_max", "Sharpness: top Hessian eigenvalue per solution"
+    "fig_probe_hessian": lambda t, r, s, n: boxes(
+        t, s, n, "hessian", "lambda_max", "Sharpness: top Hessian eigenvalue per solution"
     ),
-    "fig_probe_noise": lambda t, r: boxes(
-        t, "noise", "ratio", "Gradient noise: lambda_C / lambda_H per solution"
+    "fig_probe_noise": lambda t, r, s, n: boxes(
+        t, s, n, "noise", "ratio", "Gradient noise: lambda_C / lambda_H per solution"
     ),
-    "fig_probe_perturb": lambda t, r: boxes(
-        t, "perturb", "fitted_curvature", "Curvature fitted along the top eigenvector"
+    "fig_probe_perturb": lambda t, r, s, n: boxes(
+        t, s, n, "perturb", "fitted_curvature", "Curvature fitted along the top eigenvector"
     ),
     "fig_probe_interp": interp_curves,
     "fig_probe_slice": contours,
@@ -151,7 +164,8 @@ CAPTIONS = {
     "fig_probe_perturb": "Perturbation: curvature of a parabola fitted to L(theta + eps v) "
     "near eps = 0, v the top eigenvector (equal to lambda_max for a quadratic bowl)",
     "fig_probe_interp": "Interpolation: train loss along (1 - a) w_i + a w_j, a in [-1, 2] "
-    "(solid: the set's pairs, dashed: each BFGS solution to its nearest SGD one); table: "
+    "(solid: the set's pairs, dashed: each solution of a contrast's first set (paper: BFGS) to "
+    "its nearest one of the second (SGD)); table: "
     "median barrier max_a [L(a) - chord] on train and test",
     "fig_probe_slice": "Slices: log10 train loss on a 2D filter-normalized random slice around "
     "the median member (by train loss) of each set",

@@ -22,8 +22,8 @@ from lossland.probes.intrinsic import d_int90
 from lossland.report import html
 from lossland.report import probe_figures as pf
 from lossland.report.records import Problem
-from lossland.report.sets import ARCHS
-from lossland.storage import write_bytes
+from lossland.storage import probe_task_dir, probe_task_dirs, write_bytes
+from lossland.study import Study
 
 PROBES = ("hessian", "noise", "perturb", "interp", "slice", "intrinsic")
 SCALARS = (  # the numbers of each record that go into the tidy table probes_<probe>.csv
@@ -42,7 +42,8 @@ def load_probe_records(out_dir: Path) -> tuple[dict[str, pd.DataFrame], dict, li
     and the others are named as left out."""
     found: dict[tuple[str, str, str], dict[str, list[dict]]] = {}
     problems = []
-    for path in sorted((out_dir / "probes").glob("*/*/*/*/*.json")):
+    records = [p for *_, d in probe_task_dirs(out_dir) for p in sorted(d.glob("*.json"))]
+    for path in records:
         try:
             rec = json.loads(path.read_text())
             key = (rec["probe"], rec["arch"], rec["set"])
@@ -57,7 +58,7 @@ def load_probe_records(out_dir: Path) -> tuple[dict[str, pd.DataFrame], dict, li
         for sig in others:
             problems.append(
                 Problem(
-                    f"probes/{arch}/{set_name}/{probe}/{sig}",
+                    str(probe_task_dir(out_dir, arch, set_name, probe, sig)),
                     f"left out ({len(by_sig[sig])} records): other probe settings than the "
                     f"reported {kept}",
                 )
@@ -98,49 +99,57 @@ def permutation_test(a: np.ndarray, b: np.ndarray, n_perm: int = 10_000, seed: i
     return p, len(splits), exact
 
 
-def sharpness_verdicts(hessian: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Per arch and kind (train / test sets): BFGS vs SGD log lambda_max, permutation test."""
+def sharpness_verdicts(
+    hessian: pd.DataFrame, study: Study, archs: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Per arch, contrast and kind (train / test sets) of the study (paper: BFGS vs SGD):
+    log lambda_max of the two sets, permutation test."""
     rows, lines = [], []
     if hessian.empty:
         return pd.DataFrame(rows), lines
     ok = hessian[(hessian.status == "ok") & (hessian.lambda_max > 0)]
-    for arch in [a for a in ARCHS if a in set(ok.arch)]:
-        for kind in ("train", "test"):
-            a = ok[(ok.arch == arch) & (ok.set == f"bfgs-{kind}")].lambda_max.to_numpy(float)
-            b = ok[(ok.arch == arch) & (ok.set == f"sgd-{kind}")].lambda_max.to_numpy(float)
-            if len(a) < 2 or len(b) < 2:
-                continue
-            p, n_splits, exact = permutation_test(np.log(a), np.log(b))
-            ratio = float(np.exp(np.log(a).mean() - np.log(b).mean()))
-            min_p = 2 / n_splits if exact else 1 / (n_splits + 1)
-            rows.append(
-                {
-                    "arch": arch,
-                    "sets": f"bfgs-{kind} vs sgd-{kind}",
-                    "n_bfgs": len(a),
-                    "n_sgd": len(b),
-                    "median_lambda_max_bfgs": float(np.median(a)),
-                    "median_lambda_max_sgd": float(np.median(b)),
-                    "geo_mean_ratio": ratio,
-                    "p_value": p,
-                    "smallest_possible_p": min_p,
-                }
-            )
-            lines.append(verdict_line(arch, kind, a, b, ratio, p, min_p, exact))
+    kinds = list(dict.fromkeys(s.kind for s in study.sets.values()))
+    for arch, (opt_a, opt_b), kind in itertools.product(
+        [a for a in archs if a in set(ok.arch)], study.contrasts, kinds
+    ):
+        set_a, set_b = study.set_name(opt_a, kind), study.set_name(opt_b, kind)
+        a = ok[(ok.arch == arch) & (ok.set == set_a)].lambda_max.to_numpy(float)
+        b = ok[(ok.arch == arch) & (ok.set == set_b)].lambda_max.to_numpy(float)
+        if len(a) < 2 or len(b) < 2:
+            continue
+        p, n_splits, exact = permutation_test(np.log(a), np.log(b))
+        ratio = float(np.exp(np.log(a).mean() - np.log(b).mean()))
+        min_p = 2 / n_splits if exact else 1 / (n_splits + 1)
+        rows.append(
+            {
+                "arch": arch,
+                "sets": f"{set_a} vs {set_b}",
+                "n_a": len(a),
+                "n_b": len(b),
+                "median_lambda_max_a": float(np.median(a)),
+                "median_lambda_max_b": float(np.median(b)),
+                "geo_mean_ratio": ratio,
+                "p_value": p,
+                "smallest_possible_p": min_p,
+            }
+        )
+        names = (study.opt_title(opt_a), study.opt_title(opt_b))
+        lines.append(verdict_line(arch, kind, names, a, b, ratio, p, min_p, exact))
     return pd.DataFrame(rows), lines
 
 
-def verdict_line(arch, kind, a, b, ratio, p, min_p, exact) -> str:
+def verdict_line(arch, kind, names, a, b, ratio, p, min_p, exact) -> str:
     sharper = "sharper" if ratio > 1 else "flatter"
     if p < 0.05:
-        claim = f"L-BFGS {kind} solutions are {sharper} than SGD's"
+        claim = f"{names[0]} {kind} solutions are {sharper} than {names[1]}'s"
     elif min_p >= 0.05:
         claim = f"no verdict possible for the {kind} sets: too few solutions"
     else:
         claim = f"no significant difference in sharpness between the {kind} sets"
     how = "exact, all splits" if exact else "10,000 random splits"
     return (
-        f"{arch}: {claim} (geometric-mean lambda_max BFGS / SGD = {ratio:.3g}; medians "
+        f"{arch}: {claim} (geometric-mean lambda_max {names[0]} / {names[1]} = {ratio:.3g}; "
+        "medians "
         f"{np.median(a):.3g} vs {np.median(b):.3g}; two-sided permutation test on mean "
         f"log lambda_max, solution = unit, n = {len(a)} vs {len(b)}, {how}: p = {p:.3g}, "
         f"smallest p these n allow = {min_p:.2g}). Runs are independent seeds on the same "
@@ -193,12 +202,14 @@ def build(report: Any) -> None:
         ["barrier_train", "barrier_test", "distance"],
     )
     t["probe_intrinsic"] = intrinsic_table(tables.get("intrinsic", empty))
-    t["probe_verdicts"], report.probe_verdicts = sharpness_verdicts(tables.get("hessian", empty))
+    t["probe_verdicts"], report.probe_verdicts = sharpness_verdicts(
+        tables.get("hessian", empty), report.study, report.archs
+    )
     report.probe_counts = {p: len(tables[p]) for p in tables}
     for name, df in tables.items():
         write_bytes(report.report_dir / f"probes_{name}.csv", df.to_csv(index=False).encode())
     for key, draw in pf.FIGURES.items():
-        fig = draw(tables, raw)
+        fig = draw(tables, raw, report.study, report.nets)
         if fig is not None:
             report.figures[key] = pf.save(fig, Path(report.report_dir) / f"{key}.png")
 
@@ -213,7 +224,9 @@ def section(report: Any) -> html.Section:
         )
         return s
     s.text("Records: " + ", ".join(f"{p}: {n}" for p, n in counts.items()) + ".")
-    s.text("Are the L-BFGS minima sharper than SGD's? (top Hessian eigenvalue, train landscape)")
+    st = report.study
+    pairs = ", ".join(f"{st.opt_title(a)} vs {st.opt_title(b)}" for a, b in st.contrasts)
+    s.text(f"Are one optimizer's minima sharper than another's ({pairs})? (top Hessian eigenvalue)")
     s.items(report.probe_verdicts or ["No arch has hessian records for both optimizers."])
     t = report.tables
     for key, caption in pf.CAPTIONS.items():

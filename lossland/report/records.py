@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,14 @@ import numpy as np
 import pandas as pd
 
 from lossland.identity import code_label
-from lossland.storage import RESULT_FILE, path_task_dirs, read_json, train_task_dirs
-
-PAIR_FILE = re.compile(r"^pair=(\d+)-(\d+)\.json$")
-PAIRS_FILE = "pairs.json"
+from lossland.storage import (
+    PAIR_FILE,
+    PAIRS_FILE,
+    RESULT_FILE,
+    path_task_dirs,
+    read_json,
+    train_task_dirs,
+)
 
 # Columns of the tidy tables (one row per run / per path record).
 RUN_COLUMNS = [

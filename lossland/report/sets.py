@@ -1,4 +1,4 @@
-"""The four solution sets of each arch, as the report uses them (selection: lossland.solution_sets).
+"""The study's solution sets of each arch, as the report uses them (lossland.solution_sets).
 
 The selection rule is the one the path jobs use (`select_runs`: the finished runs of lowest
 minimum train loss, best first). The report never writes sets/ (the path jobs own it), and a
@@ -13,26 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from lossland.errors import LosslandError
-from lossland.models import load_weight_file
 from lossland.report.records import Problem
-from lossland.solution_sets import SETS, select_runs
-
-ARCHS = ("fcp", "lenet", "ae", "lstm")  # the paper's order (Table 1, Figs. 4-6)
-ARCH_LABEL = {"fcp": "FCP", "lenet": "LeNet", "ae": "Autoencoder", "lstm": "LSTM"}
-SET_NAMES = tuple(SETS)  # bfgs-train, bfgs-test, sgd-train, sgd-test
-SET_LABEL = {
-    "bfgs-train": "BFGS train",
-    "bfgs-test": "BFGS test",
-    "sgd-train": "SGD train",
-    "sgd-test": "SGD test",
-}
-SET_COLOR = {  # the paper's Fig. 4 colours
-    "bfgs-train": "navy",
-    "bfgs-test": "#7fb3e6",  # light blue
-    "sgd-train": "#f08080",  # light red
-    "sgd-test": "gold",
-}
-OPT_LABEL = {"lbfgs": "L-BFGS", "sgd": "SGD"}
+from lossland.solution_sets import select_runs
+from lossland.study import Study
 
 
 @dataclass
@@ -52,16 +35,18 @@ class LoadedSet:
 def load_sets(
     out_dir: str | Path,
     archs: list[str],
+    study: Study,
     n_select: int = 48,
     train_sigs: dict[tuple[str, str], str] | None = None,
 ) -> tuple[dict[tuple[str, str], LoadedSet], list[Problem]]:
-    """Every set that can be built now, keyed by (arch, set name); unreadable files are named.
-
-    `train_sigs[(arch, opt)]` picks the training config (never pooled; report.configs)."""
+    """Every set of the study that can be built now, keyed by (arch, set name); unreadable
+    files are named. `train_sigs[(arch, opt)]` picks the training config (never pooled;
+    report.configs)."""
     sets: dict[tuple[str, str], LoadedSet] = {}
     problems: list[Problem] = []
     for arch in archs:
-        for name, (opt, which) in SETS.items():
+        for name, spec in study.sets.items():
+            opt, which = spec.opt, spec.which
             try:
                 sig = (train_sigs or {}).get((arch, opt))
                 runs = select_runs(out_dir, arch, opt, n_select, 0, True, sig)
@@ -71,10 +56,22 @@ def load_sets(
             for run in runs:
                 path = Path(run["task_dir"]) / run.get("files", {}).get(which, f"{which}.npy")
                 try:
-                    vectors.append(load_weight_file(path, arch)[0])
+                    vectors.append(read_vector(path, vectors[0].shape if vectors else None))
                     seeds.append(int(run["seed"]))
                 except (LosslandError, KeyError, ValueError, OSError) as e:
                     problems.append(Problem(str(path), str(e).splitlines()[0]))
             if vectors:
                 sets[(arch, name)] = LoadedSet(arch, name, np.stack(vectors), seeds)
     return sets, problems
+
+
+def read_vector(path: Path, shape: tuple[int, ...] | None) -> np.ndarray:
+    """One run's float32 [N_prm] vector, shaped like the set's others. The report reads nets
+    it has no model of (records of any arch), so the set's members check each other."""
+    w = np.load(path, allow_pickle=False)
+    if w.dtype != np.float32 or w.ndim != 1 or (shape is not None and w.shape != shape):
+        raise LosslandError(
+            f"{path}: {w.dtype} {list(w.shape)}, expected float32 "
+            f"{list(shape) if shape else '[N_prm]'}: retrain that run"
+        )
+    return w

@@ -21,17 +21,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-# BFGS vs SGD comparisons of path heights: (landscape, BFGS set, SGD set).
-HEIGHT_TESTS = (
-    ("train", "bfgs-train", "sgd-train"),
-    ("train", "bfgs-test", "sgd-test"),
-    ("test", "bfgs-test", "sgd-test"),
-)
-# Pairs of sets compared in weight space: Fig. 5 / 6 and Fig. S3 / S4.
-WEIGHT_COMPARISONS = {
-    "main": ("bfgs-train", "sgd-test"),  # Fig. 5, Fig. 6
-    "supp": ("bfgs-test", "sgd-test"),  # Fig. S3, Fig. S4
-}
+from lossland.study import Comparison
 
 
 def weight_stats(weights: np.ndarray) -> tuple[float, float]:
@@ -111,8 +101,9 @@ def longer_fraction(a: np.ndarray, b: np.ndarray) -> float:
     return float(mannwhitneyu(a, b, alternative="two-sided").statistic / (len(a) * len(b)))
 
 
-def height_tests(paths: pd.DataFrame) -> pd.DataFrame:
-    """Per arch and comparison: n, medians, Mann-Whitney U (two-sided) of BFGS vs SGD heights.
+def height_tests(paths: pd.DataFrame, comparisons: tuple[Comparison, ...]) -> pd.DataFrame:
+    """Per arch and comparison (the study's height tests, set a vs set b on a landscape; paper:
+    BFGS vs SGD): n, medians, Mann-Whitney U (two-sided) of the two sets' heights.
 
     Descriptive only: the paths of a set share their endpoints (300 paths, 48 solutions), so
     this p-value treats dependent paths as independent and overstates significance. The test
@@ -121,7 +112,8 @@ def height_tests(paths: pd.DataFrame) -> pd.DataFrame:
     ok = paths[paths.status == "done"]
     rows = []
     for arch in sorted(ok.arch.unique()):
-        for landscape, bfgs, sgd in HEIGHT_TESTS:
+        for c in comparisons:
+            landscape, bfgs, sgd = c.name, c.a, c.b
             sel = ok[(ok.arch == arch) & (ok.landscape == landscape)]
             h_b = sel.loc[sel.set == bfgs, "height"].to_numpy(float)
             h_s = sel.loc[sel.set == sgd, "height"].to_numpy(float)
@@ -135,15 +127,15 @@ def height_tests(paths: pd.DataFrame) -> pd.DataFrame:
                 {
                     "arch": arch,
                     "landscape": landscape,
-                    "bfgs_set": bfgs,
-                    "sgd_set": sgd,
-                    "n_bfgs": len(h_b),
-                    "n_sgd": len(h_s),
-                    "median_bfgs": float(np.median(h_b)) if len(h_b) else np.nan,
-                    "median_sgd": float(np.median(h_s)) if len(h_s) else np.nan,
+                    "a_set": bfgs,
+                    "b_set": sgd,
+                    "n_a": len(h_b),
+                    "n_b": len(h_s),
+                    "median_a": float(np.median(h_b)) if len(h_b) else np.nan,
+                    "median_b": float(np.median(h_s)) if len(h_s) else np.nan,
                     "U": u,
                     "p_value": p,
-                    "bfgs_higher": bool(np.median(h_b) > np.median(h_s))
+                    "a_higher": bool(np.median(h_b) > np.median(h_s))
                     if len(h_b) and len(h_s)
                     else None,
                 }
@@ -238,8 +230,9 @@ def bootstrap_interval(
     return float(lo), float(hi)
 
 
-def solution_height_tests(paths: pd.DataFrame) -> pd.DataFrame:
-    """BFGS vs SGD path heights with the solution as the unit, per arch and comparison.
+def solution_height_tests(paths: pd.DataFrame, comparisons: tuple[Comparison, ...]) -> pd.DataFrame:
+    """Set a vs set b path heights (paper: BFGS vs SGD) with the solution as the unit, per
+    arch and comparison of the study.
 
     Each solution is summarised by its mean height over its paths. The test: the difference of
     the two sets' mean summaries, its p-value from permuting set labels between whole solutions
@@ -251,7 +244,8 @@ def solution_height_tests(paths: pd.DataFrame) -> pd.DataFrame:
     ok = paths[paths.status == "done"]
     rows = []
     for arch in sorted(ok.arch.unique()):
-        for landscape, bfgs, sgd in HEIGHT_TESTS:
+        for c in comparisons:
+            landscape, bfgs, sgd = c.name, c.a, c.b
             sel = ok[(ok.arch == arch) & (ok.landscape == landscape)]
             pa, pb = sel[sel.set == bfgs], sel[sel.set == sgd]
             if pa.empty or pb.empty:
@@ -261,18 +255,18 @@ def solution_height_tests(paths: pd.DataFrame) -> pd.DataFrame:
                 {
                     "arch": arch,
                     "landscape": landscape,
-                    "bfgs_set": bfgs,
-                    "sgd_set": sgd,
-                    "n_solutions_bfgs": len(a),
-                    "n_solutions_sgd": len(b),
-                    "n_paths_bfgs": len(pa),
-                    "n_paths_sgd": len(pb),
-                    "median_bfgs": float(np.median(a)),
-                    "median_sgd": float(np.median(b)),
+                    "a_set": bfgs,
+                    "b_set": sgd,
+                    "n_solutions_a": len(a),
+                    "n_solutions_b": len(b),
+                    "n_paths_a": len(pa),
+                    "n_paths_b": len(pb),
+                    "median_a": float(np.median(a)),
+                    "median_b": float(np.median(b)),
                     "median_diff": median_difference(a, b),
                     "median_diff_ci": bootstrap_interval(a, b, median_difference),
-                    "p_bfgs_higher": superiority(a, b),
-                    "p_bfgs_higher_ci": bootstrap_interval(a, b, superiority),
+                    "p_a_higher": superiority(a, b),
+                    "p_a_higher_ci": bootstrap_interval(a, b, superiority),
                     "p_permutation": permutation_test(a, b),
                     "p_paths_descriptive": float(
                         mannwhitneyu(pa.height, pb.height, alternative="two-sided").pvalue

@@ -10,13 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from lossland.report.records import Records
-from lossland.report.sets import SET_NAMES
-from lossland.storage import path_task_dirs
+from lossland.storage import PAIRS_FILE, job_logs, path_task_dirs
+from lossland.study import Study
 
 RUN_STATES = ("done", "diverged", "failed", "incomplete", "corrupt", "missing")
 PATH_STATES = ("done", "diverged", "corrupt", "missing")
-# docs/decisions.md#sets: the landscapes each set is scored on
-LANDSCAPE_SETS = {"train": SET_NAMES, "test": ("bfgs-test", "sgd-test")}
 
 
 def run_status(runs: Records) -> pd.DataFrame:
@@ -45,24 +43,26 @@ def run_exceptions(runs: Records) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arch", "opt", "status", "n", "seeds", "example"])
 
 
-def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.DataFrame:
+def path_status(
+    paths: Records, archs: list[str], out_dir: str | Path, study: Study
+) -> pd.DataFrame:
     """Per arch x set x landscape: pairs expected (pairs.json) and in each state.
 
-    Every arch with finished runs is expected to have all four sets on the train landscape and
-    the two test sets on the test landscape (docs/decisions.md#sets); `started` says whether its
-    pairs.json exists.
+    Every arch with finished runs is expected to have the sets the study scores on each
+    landscape (paper: all four on train, the two test sets on test; docs/decisions.md#sets);
+    `started` says whether its pairs.json exists.
     """
     t, exp = paths.table, paths.expected
     rows = []
     for arch in archs:
-        for landscape, names in LANDSCAPE_SETS.items():
+        for landscape, names in study.landscapes.items():
             for name in names:
                 key = (t.arch == arch) & (t.set == name) & (t.landscape == landscape)
                 e = exp[(exp.arch == arch) & (exp.set == name) & (exp.landscape == landscape)]
                 counts = t[key].status.value_counts()
                 row = {"arch": arch, "set": name, "landscape": landscape}
                 row["started"] = any(
-                    (d / "pairs.json").exists()
+                    (d / PAIRS_FILE).exists()
                     for a, n, land, _, _, d in path_task_dirs(out_dir)
                     if (a, n, land) == (arch, name, landscape)
                 )
@@ -77,11 +77,11 @@ def path_status(paths: Records, archs: list[str], out_dir: str | Path) -> pd.Dat
 
 
 def failed_path_jobs(out_dir: str | Path) -> pd.DataFrame:
-    """Path job logs (paths/<arch>/<set>/<landscape>/<finder>/<sig>/chunk=<n>/paths.log) whose LAST
+    """Path job logs (paths/<arch>/<set>/<landscape>/<finder>/<sig>/shard=<s>/paths.log) whose LAST
     attempt (from its last `... to find` line on) ends in an error; a rerun that found every
     pair clears an old failure."""
     rows = []
-    for log in sorted(Path(out_dir).glob("paths/*/*/*/*/*/chunk=*/*.log")):
+    for log in job_logs(out_dir, "paths"):
         lines = log.read_text(errors="replace").splitlines()
         starts = [k for k, ln in enumerate(lines) if " to find" in ln]
         lines = lines[starts[-1] :] if starts else lines

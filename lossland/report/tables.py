@@ -1,4 +1,7 @@
-"""Table 1 and Table S1, laid out like the paper, with the paper's values on the row below ours."""
+"""Table 1 and Table S1, laid out like the paper, with the paper's values on the row below ours.
+
+Their columns follow the study (one per optimizer, one pair per Table S1 set) and their rows the
+nets with records; the paper's values fill the cells it has, the others show a dash."""
 
 from __future__ import annotations
 
@@ -8,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lossland import archs
-from lossland.report.sets import ARCH_LABEL, ARCHS, LoadedSet
+from lossland import archs as arch_registry
+from lossland.report.sets import LoadedSet
 from lossland.report.stats import weight_stats
 from lossland.storage import write_bytes
+from lossland.study import Study
 
 # Paper Table 1: mean min train loss (train set) and mean test loss (test set) of 48 runs.
 PAPER_TABLE1 = {  # arch: (train L-BFGS, train SGD, test L-BFGS, test SGD, N_prm)
@@ -27,9 +31,10 @@ PAPER_TABLE_S1 = {
     "ae": (-7.06e-03, 8.54e-02, -3.65e-02, 1.60e-01, -7.07e-03, 8.54e-02, -3.65e-02, 1.61e-01),
     "lstm": (1.35e-02, 3.24e-01, 1.06e-02, 7.33e-01, 1.16e-02, 2.59e-01, 2.92e-03, 4.76e-01),
 }
+PAPER_OPT_COLUMNS = {"lbfgs": ("L-BFGS", "L-BFGS-GSS"), "sgd": ("SGD", "SGD")}  # Table 1, S1
+PAPER_N = 48  # runs behind each of the paper's means
 TABLE1_COLUMNS = ["train L-BFGS", "train SGD", "test L-BFGS", "test SGD", "N_prm"]
-TABLE_S1_SETS = ("sgd-train", "bfgs-train", "sgd-test", "bfgs-test")  # the paper's column order
-TABLE_S1_COLUMNS = [
+TABLE_S1_COLUMNS = [  # the paper's Table S1 columns, in its order
     f"{split} {opt} {stat}"
     for split in ("train", "test")
     for opt in ("SGD", "L-BFGS-GSS")
@@ -37,56 +42,90 @@ TABLE_S1_COLUMNS = [
 ]
 
 
-def table1(runs: pd.DataFrame, sets: dict[tuple[str, str], LoadedSet]) -> pd.DataFrame:
-    """Per arch: ours (mean over the selected runs) then the paper's row.
+def paper_table1(arch: str) -> dict[str, float]:
+    """The paper's Table 1 row of `arch` by column ({} for a net the paper lacks)."""
+    return (
+        dict(zip(TABLE1_COLUMNS, PAPER_TABLE1[arch], strict=True)) if arch in PAPER_TABLE1 else {}
+    )
 
-    train = mean min_train_loss of the runs in the train set; test = mean test loss at w_test
-    (the test set's vectors) of the same runs; n = runs averaged, per optimizer.
+
+def paper_table_s1(arch: str) -> dict[str, float]:
+    """The paper's Table S1 row of `arch` by column ({} for a net the paper lacks)."""
+    row = PAPER_TABLE_S1.get(arch)
+    return dict(zip(TABLE_S1_COLUMNS, row, strict=True)) if row else {}
+
+
+def registered_n_prm(arch: str) -> int | None:
+    """N_prm of a registered net; None for records of a net this install does not know."""
+    return arch_registry.get(arch).n_prm if arch in arch_registry.names() else None
+
+
+def table1(
+    runs: pd.DataFrame, sets: dict[tuple[str, str], LoadedSet], study: Study, archs: list[str]
+) -> pd.DataFrame:
+    """Per arch: ours (mean over the selected runs) then the paper's row (NaN, shown as a dash,
+    where the paper has no value: another net or optimizer).
+
+    train = mean min_train_loss of the runs in each optimizer's train set; test = mean test
+    loss at w_test (the test set's vectors) of the same runs; n = runs averaged, per optimizer.
     """
     # a diverged run may be in a set (ranked last, when too few converged): count it too
     done = runs[runs.status.isin(["done", "diverged"])].set_index(["arch", "opt", "seed"])
+    titles = {opt: study.opt_title(opt) for opt in study.optimizers}
+    metric_cols = [f"{split} {t}" for split in ("train", "test") for t in titles.values()]
     rows = []
-    for arch in ARCHS:
-        ours: dict[str, object] = {"NN": ARCH_LABEL[arch], "source": "ours"}
-        for opt, label in (("lbfgs", "L-BFGS"), ("sgd", "SGD")):
-            s = sets.get((arch, f"{'bfgs' if opt == 'lbfgs' else 'sgd'}-train"))
+    for arch in archs:
+        ours: dict[str, object] = {"NN": study.net_title(arch), "source": "ours"}
+        paper_values = paper_table1(arch)
+        paper: dict[str, object] = {"NN": study.net_title(arch), "source": "paper"}
+        for opt, title in titles.items():
+            s = sets.get((arch, study.set_name(opt, study.representative)))
             sel = done.loc[[(arch, opt, seed) for seed in s.seeds]] if s else done.iloc[:0]
-            ours[f"train {label}"] = sel.min_train_loss.mean() if len(sel) else math.nan
-            ours[f"test {label}"] = sel.test_loss_at_w_test.mean() if len(sel) else math.nan
-            ours[f"n {label}"] = len(sel)
+            ours[f"train {title}"] = sel.min_train_loss.mean() if len(sel) else math.nan
+            ours[f"test {title}"] = sel.test_loss_at_w_test.mean() if len(sel) else math.nan
+            ours[f"n {title}"] = len(sel)
+            paper_title = PAPER_OPT_COLUMNS.get(opt, (None,))[0]
+            for split in ("train", "test"):
+                paper[f"{split} {title}"] = paper_values.get(f"{split} {paper_title}", math.nan)
+            paper[f"n {title}"] = PAPER_N if paper_values and paper_title else None
         n_prm = [s.n_prm for (a, _), s in sets.items() if a == arch]
-        ours["N_prm"] = n_prm[0] if n_prm else archs.get(arch).n_prm
-        paper = dict(zip(TABLE1_COLUMNS, PAPER_TABLE1[arch], strict=True))
-        rows += [
-            ours,
-            {"NN": ARCH_LABEL[arch], "source": "paper", **paper, "n L-BFGS": 48, "n SGD": 48},
-        ]
-    cols = ["NN", "source", *TABLE1_COLUMNS, "n L-BFGS", "n SGD"]
-    return pd.DataFrame(rows, columns=cols)
+        ours["N_prm"] = n_prm[0] if n_prm else registered_n_prm(arch)
+        paper["N_prm"] = paper_values.get("N_prm")
+        rows += [ours, paper]
+    counts = [f"n {t}" for t in titles.values()]
+    df = pd.DataFrame(rows, columns=["NN", "source", *metric_cols, "N_prm", *counts])
+    return df.astype({c: "Int64" for c in [*counts, "N_prm"]})
 
 
-def table_s1(sets: dict[tuple[str, str], LoadedSet]) -> pd.DataFrame:
-    """Per arch: mean and std of each set's concatenated vectors (ours), then the paper's row."""
+def table_s1(
+    sets: dict[tuple[str, str], LoadedSet], study: Study, archs: list[str]
+) -> pd.DataFrame:
+    """Per arch: mean and std of each set's concatenated vectors (ours), then the paper's row
+    (a dash where the paper has no value); the sets and their order are the study's."""
+    names = study.table_s1
+    columns, paper_columns = [], []
+    for name in names:
+        spec = study.sets[name]
+        title = study.opt_title(spec.opt, full=True)
+        columns += [f"{spec.kind} {title} {stat}" for stat in ("mu", "sigma")]
+        paper_title = PAPER_OPT_COLUMNS.get(spec.opt, (None, None))[1]
+        paper_columns += [f"{spec.kind} {paper_title} {stat}" for stat in ("mu", "sigma")]
+    counts = [f"n {name}" for name in names]
     rows = []
-    for arch in ARCHS:
-        ours: dict[str, object] = {"NN": ARCH_LABEL[arch], "source": "ours"}
-        for k, name in enumerate(TABLE_S1_SETS):
+    for arch in archs:
+        ours: dict[str, object] = {"NN": study.net_title(arch), "source": "ours"}
+        paper_values = paper_table_s1(arch)
+        paper: dict[str, object] = {"NN": study.net_title(arch), "source": "paper"}
+        for k, name in enumerate(names):
             s = sets.get((arch, name))
             mu, sigma = weight_stats(s.weights) if s else (math.nan, math.nan)
-            ours[TABLE_S1_COLUMNS[2 * k]], ours[TABLE_S1_COLUMNS[2 * k + 1]] = mu, sigma
-            ours[f"n {name}"] = len(s.seeds) if s else 0
-        paper = PAPER_TABLE_S1.get(arch, (math.nan,) * 8)
-        rows += [
-            ours,
-            {
-                "NN": ARCH_LABEL[arch],
-                "source": "paper",
-                **dict(zip(TABLE_S1_COLUMNS, paper, strict=True)),
-                **{f"n {name}": 48 if arch in PAPER_TABLE_S1 else None for name in TABLE_S1_SETS},
-            },
-        ]
-    counts = [f"n {name}" for name in TABLE_S1_SETS]
-    df = pd.DataFrame(rows, columns=["NN", "source", *TABLE_S1_COLUMNS, *counts])
+            ours[columns[2 * k]], ours[columns[2 * k + 1]] = mu, sigma
+            ours[counts[k]] = len(s.seeds) if s else 0
+            for c in (2 * k, 2 * k + 1):
+                paper[columns[c]] = paper_values.get(paper_columns[c], math.nan)
+            paper[counts[k]] = PAPER_N if paper_values.get(paper_columns[2 * k]) else None
+        rows += [ours, paper]
+    df = pd.DataFrame(rows, columns=["NN", "source", *columns, *counts])
     return df.astype({c: "Int64" for c in counts})
 
 
