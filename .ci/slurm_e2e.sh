@@ -66,7 +66,7 @@ log "train: $N_TRAIN tasks in one job array ($arrays), $N_TRAIN records"
 
 # ---- 2. path sweep: one job array, a record per pair
 run paths "${PATHS[@]}"
-[ "$(count "$OUT/paths/fcp/*/train/*/pair=*.json")" = $N_PAIRS ] || fail "expected $N_PAIRS pair records"
+[ "$(count "$OUT/paths/fcp/*/train/*/*/pair=*.json")" = $N_PAIRS ] || fail "expected $N_PAIRS pair records"
 log "paths: $N_PATH_TASKS tasks, $N_PAIRS pair records"
 
 # ---- 3. aggregate: tables, figures, one page

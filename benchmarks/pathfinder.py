@@ -1,25 +1,31 @@
 """Seconds per FourierPathFinder step: the batched finder against the paper's per-point loop.
 
     python benchmarks/pathfinder.py [--root outputs/data] [--images 1000] [--device auto]
+                                    [--no-loop] [--archs fcp,ae]
 
 For each arch at the settings its path jobs use (conf/paths.yaml's finder.point_chunk and
 image_chunk, capped per arch and device by `path_job.point_chunk_for`), one path (M = 50
 points, N_F = 10, the paper's defaults) between two freshly initialised nets, scored on the first
 `--images` training images. A step is one evaluation of L and dL/db at all M points plus one
 Adam update:
-- batched: `find_paths`, all M points in one vmapped (or, for the LSTM, hand-batched) call;
-  the marginal cost of a step, (time(2 + k steps) - time(2 steps)) / k;
+- points: `find_paths` on the points formed and scored by `batched_loss_fn` (vmapped, or for
+  the LSTM hand-batched), the finder before basis losses; the marginal cost of a step,
+  (time(2 + k steps) - time(2 steps)) / k;
+- basis: `find_paths` on `basis_loss_fn`, what path jobs run: fcp and ae evaluate their first
+  layer once per basis vector (12) instead of once per point (50); for the other nets it forms
+  the points as `points` does (not timed twice: `-`);
 - loop: `loop_objective` (one nn.Module forward/backward per point) plus the same Adam update.
-The two sides are interleaved and repeated (`--reps`); the table gives medians and the spread
+The sides are interleaved and repeated (`--reps`); the table gives medians and the spread
 of the loop/batched ratio, since this machine's load changes from minute to minute.
-GFLOP/s is the FLOP count of one step's matrix products and convolutions (torch's
-FlopCounterMode, forward and backward) over the batched step's time; `matmul` is this machine's
+GFLOP/s is the FLOP count of one `points` step's matrix products and convolutions (torch's
+FlopCounterMode, forward and backward) over that step's time; `matmul` is this machine's
 plain float32 GEMM rate (n x n, n = 1024) for comparison. Prints a table; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from pathlib import Path
 
@@ -29,6 +35,7 @@ from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
 from lossland import archs
+from lossland.basis_loss import basis_loss_fn, first_layer_plan
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn
 from lossland.models import build_model, get_flat
@@ -43,7 +50,7 @@ def endpoints(arch: str, device: torch.device) -> tuple[torch.Tensor, torch.Tens
 
 
 def batched_step_seconds(
-    loss, w_i, w_j, device: torch.device, extra_steps: int, chunk: int | None
+    loss, w_i, w_j, device: torch.device, extra_steps: int, chunk: int | None = None
 ) -> float:
     """Marginal seconds of one step of `find_path` (setup and the final evaluation cancel)."""
 
@@ -104,6 +111,7 @@ def main() -> None:
         "--point-chunk", type=int, default=None, help="points per batched call (default: as jobs)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-loop", action="store_true", help="skip the per-point loop")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -116,26 +124,43 @@ def main() -> None:
         f"M = {N_POINTS}, N_F = {N_FOURIER}; plain matmul: {peak:.1f} GFLOP/s; "
         f"median of {args.reps} interleaved repeats, spread = (max - min) / median of the ratio"
     )
-    head = f"{'arch':6} {'pts/call':>8} {'batched s/step':>15} {'loop s/step':>12}"
-    print(f"{head} {'loop/batched':>13} {'spread':>7} {'GFLOP/step':>11} {'GFLOP/s':>8} {'%mm':>5}")
+    head = f"{'arch':6} {'pts/call':>8} {'points s/step':>14} {'basis s/step':>13}"
+    print(
+        f"{head} {'points/basis':>13} {'loop s/step':>12} {'loop/points':>12} {'spread':>7}", end=""
+    )
+    print(f" {'GFLOP/step':>11} {'GFLOP/s':>8} {'%mm':>5}")
     for arch in args.archs.split(","):
         w_i, w_j = endpoints(arch, device)
         chunk = args.point_chunk or point_chunk_for(arch, device, finder.point_chunk)
         loss = batched_loss_fn(arch, "softplus", train.x, train.y, chunk=finder.image_chunk)
-        pairs = []
-        for _ in range(args.reps):  # interleaved: both sides see the same machine load
-            batched = batched_step_seconds(loss, w_i, w_j, device, args.steps, chunk)
-            loop = loop_step_seconds(arch, train.x, train.y, w_i, w_j, device, args.steps)
-            pairs.append((batched, loop, loop / batched))
-        batched, loop, ratio = (statistics.median(col) for col in zip(*pairs, strict=True))
-        ratios = [p[2] for p in pairs]
+        fast = first_layer_plan(arch, "softplus") is not None
+        basis = basis_loss_fn(arch, "softplus", train.x, train.y, finder.image_chunk, chunk)
+        rows = []
+        for _ in range(args.reps):  # interleaved: every side sees the same machine load
+            points = batched_step_seconds(loss, w_i, w_j, device, args.steps, chunk)
+            on_basis = (
+                batched_step_seconds(basis, w_i, w_j, device, args.steps) if fast else math.nan
+            )
+            loop = math.nan
+            if not args.no_loop:
+                loop = loop_step_seconds(arch, train.x, train.y, w_i, w_j, device, args.steps)
+            rows.append((points, on_basis, loop, points / on_basis, loop / points))
+        points, on_basis, loop, gain, ratio = (
+            statistics.median(c) for c in zip(*rows, strict=True)
+        )
+        ratios = [r[4] for r in rows]
         spread = (max(ratios) - min(ratios)) / ratio
         gflop = step_flops(loss, w_i, w_j) / 1e9
-        rate = gflop / batched
+        rate = gflop / points
         print(
-            f"{arch:6} {chunk or N_POINTS:8d} {batched:15.3f} {loop:12.3f} {ratio:13.2f} "
-            f"{spread:7.0%} {gflop:11.2f} {rate:8.1f} {100 * rate / peak:4.0f}%"
+            f"{arch:6} {chunk or N_POINTS:8d} {points:14.3f} {_or_dash(on_basis, 13, 3)} "
+            f"{_or_dash(gain, 13, 2)} {_or_dash(loop, 12, 3)} {_or_dash(ratio, 12, 2)} "
+            f"{_or_dash(spread, 7, 2)} {gflop:11.2f} {rate:8.1f} {100 * rate / peak:4.0f}%"
         )
+
+
+def _or_dash(value: float, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if math.isnan(value) else f"{value:{width}.{digits}f}"
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from timing import timed  # benchmarks/timing.py, beside this script
 from train_throughput import OPT, median_seconds, pack_epoch, seq_epoch
 
 from lossland import archs, packs
+from lossland.basis_loss import basis_loss_fn
 from lossland.data import load_split
-from lossland.functional import batched_loss_fn
 from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
 from lossland.pathfinder import find_path
@@ -52,13 +52,13 @@ def epoch_seconds(arch: str, opt: str, k: int, images: int, device) -> tuple[flo
 def path_step_seconds(arch: str, images: int, finder, device) -> tuple[float, int | None]:
     """Marginal seconds of one path step (one pair, M points) on `images` train images."""
     split = load_split(ARGS.root, "train", device, images)
-    loss = batched_loss_fn(arch, "softplus", split.x, split.y, chunk=finder.image_chunk)
+    chunk = point_chunk_for(arch, device, finder.point_chunk)
+    loss = basis_loss_fn(arch, "softplus", split.x, split.y, finder.image_chunk, chunk)
     torch.manual_seed(0)
     w_i, w_j = (get_flat(build_model(arch)).to(device) for _ in range(2))
-    chunk = point_chunk_for(arch, device, finder.point_chunk)
 
     def run(steps: int) -> float:
-        kw = dict(n_points=finder.n_points, n_fourier=finder.n_fourier, chunk=chunk)
+        kw = dict(n_points=finder.n_points, n_fourier=finder.n_fourier)
         return timed(lambda: find_path(loss, w_i, w_j, steps=steps, **kw), device)
 
     run(1)

@@ -199,26 +199,15 @@ class StudyConfig:
 
 
 @dataclass
-class FinderConfig:
-    """FourierPathFinder, paper Algorithm 2 / Eq. 3-4."""
-
-    n_fourier: int = 10
-    n_points: int = 50
-    lam: float = 1e-4
-    lr: float = 1e-3
-    steps: int = 100
-    pairs_per_batch: int = 1  # pairs optimised together in one batched computation
-    point_chunk: int | None = 10  # path points per batched loss call (None: all at once)
-    image_chunk: int | None = 5000  # images per slice, recomputed in backward (None: all)
-
-
-@dataclass
 class PathsConfig:
     arch: ArchConfig = field(default_factory=ArchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    finder: FinderConfig = field(default_factory=FinderConfig)
+    # conf/finder/<name>.yaml (name, _target_, its settings) + conf/paths.yaml's shared keys;
+    # lossland.finders.build_finder names any key the finder does not take
+    finder: Any = MISSING
     study: StudyConfig = field(default_factory=StudyConfig)
     set: str = "bfgs-train"  # one of the study's sets (lossland.study)
+    weights: str | None = None  # an [n, N_prm] float32 .npy file instead of a set
     landscape: str = "train"  # train | test: whose loss the paths are scored on
     shard: int = 0  # this job's share of the set's pairs: [shard * shard_size, ...)
     shard_size: int = 300

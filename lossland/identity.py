@@ -48,6 +48,7 @@ NON_RESULT_KEYS = (
     "allow_partial",
     "n_runs",
     "train_sig",
+    "finder._target_",
     "finder.point_chunk",
     "finder.image_chunk",
     "finder.pairs_per_batch",
@@ -68,11 +69,11 @@ NON_RESULT_KEYS = (
 # Keys added after records were made, left out of the signature while they hold the value that
 # every earlier record had implicitly: those records keep their signatures (and directories),
 # while any other value (opt=sgd opt.optimizer=torch.optim.Adam) makes a new one.
-OMITTED_AT_DEFAULT = {"opt.optimizer": "torch.optim.SGD"}
+OMITTED_AT_DEFAULT = {"opt.optimizer": "torch.optim.SGD", "finder.name": "fourier"}
 # The swept keys that are readable in the directory name, per kind of task (not in its sig).
 DIR_KEYS = {
     "train": ("arch.name", "opt.name", "seed"),
-    "paths": ("arch.name", "set", "landscape"),
+    "paths": ("arch.name", "set", "landscape", "finder.name"),
     "probe": ("arch.name", "set", "probe.name"),
 }
 VOLATILE = ("train_seconds", "seconds_per_epoch", "wall_seconds", "device_name", "code")
@@ -208,9 +209,22 @@ def mismatch(record: dict, config: Any, inputs: dict[str, str] | None = None) ->
     return None
 
 
+def source_name(config: Any) -> str:
+    """Where a task's input shows in its directory: its `set`, or `file-<stem>` for the
+    weights file of `weights=FILE` (`weights` is not in the signature, so without this a
+    file's task would share the set's directory)."""
+    weights = config.get("weights")
+    return f"file-{Path(str(weights)).stem}" if weights else str(config.get("set"))
+
+
 def register_resolver() -> None:
-    """`${sig:<kind>}` in conf/*.yaml (train, paths, probe): the task config's dir_signature."""
+    """`${sig:<kind>}` in conf/*.yaml (train, paths, probe): the task config's dir_signature;
+    `${source:}`: its `source_name`."""
     if not OmegaConf.has_resolver("sig"):
         OmegaConf.register_new_resolver(
             "sig", lambda kind, *, _root_: dir_signature(_root_, kind), use_cache=False
+        )
+    if not OmegaConf.has_resolver("source"):
+        OmegaConf.register_new_resolver(
+            "source", lambda *, _root_: source_name(_root_), use_cache=False
         )

@@ -1,4 +1,5 @@
-"""One path job: a shard of a solution set's pairs, each joined by FourierPathFinder.
+"""One path job: a shard of a solution set's (or weights file's) pairs, each joined by the
+configured path finder (`finder=`, conf/finder/; FourierPathFinder by default).
 
 Each pair's record is written atomically as soon as its path is found, so a killed job loses at
 most the pairs in flight and a rerun skips the pairs already done.
@@ -6,18 +7,22 @@ most the pairs in flight and a rerun skips the pairs already done.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lossland import identity, storage
+from lossland.basis_loss import basis_loss_fn
 from lossland.errors import LosslandError
-from lossland.functional import batched_loss_fn
-from lossland.pathfinder import PathResult, find_paths
+from lossland.finders import PathResult, build_finder
+from lossland.models import load_weight_file
+from lossland.pathfinder import t_grid
 from lossland.progress import log, progress
 from lossland.solution_sets import SolutionSet, build_set, draw_pairs
 from lossland.storage import PAIRS_FILE, pair_file
@@ -71,13 +76,27 @@ def fixed_pairs(
     return pairs
 
 
-def set_dir_of(cfg: DictConfig) -> Path:
-    """paths/<arch>/<set>/<landscape>/<sig>: `${sig:paths}` hashes the other settings."""
+def set_dir_of(cfg: DictConfig, source: SolutionSet | None = None) -> Path:
+    """paths/<arch>/<set or file-<stem>>/<landscape>/<finder>/<sig>: `${sig:paths}` hashes the
+    other settings."""
     sig = identity.dir_signature(cfg, "paths")
-    return storage.path_task_dir(cfg.out_dir, cfg.arch.name, cfg.set, cfg.landscape, sig)
+    name = source.name if source is not None else source_name(cfg)
+    return storage.path_task_dir(
+        cfg.out_dir, cfg.arch.name, name, cfg.landscape, cfg.finder.name, sig
+    )
+
+
+def source_name(cfg: DictConfig) -> str:
+    """The set's name, or `file-<stem>` for weights=FILE."""
+    return (
+        identity.source_name(cfg) if cfg.get("weights") else study_of(cfg).check_set(cfg.set).name
+    )
 
 
 def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
+    """The pairs' endpoints: the set named by `set`, or the rows of the file `weights`."""
+    if cfg.get("weights"):
+        return weight_file_source(str(cfg.weights), cfg.arch.name, str(cfg.arch.act))
     return build_set(
         cfg.out_dir,
         cfg.arch.name,
@@ -91,12 +110,29 @@ def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
     )
 
 
+def weight_file_source(path: str, arch: str, act: str) -> SolutionSet:
+    """An [n, N_prm] float32 .npy file as a set (`models.load_weight_file` checks it); its
+    identity is its sha256."""
+    weights = load_weight_file(path, arch)
+    bad = np.flatnonzero(~np.isfinite(weights).all(1))
+    if len(bad):
+        raise LosslandError(f"{path}: rows {bad.tolist()} hold NaN or inf: drop them from the file")
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    name = f"file-{Path(path).stem}"
+    return SolutionSet(arch, name, weights, [None] * len(weights), act, hash=digest)
+
+
+def inputs_of(solution: SolutionSet) -> dict[str, str]:
+    """What a pair record was made from: its set's record hash, or its weights file's sha256."""
+    return {"weights" if solution.name.startswith("file-") else "set": solution.hash}
+
+
 def pair_state(path: Path, config: dict, solution: SolutionSet) -> str:
     """`done` (reusable), `missing` (none, or unreadable: then moved aside) or why it is stale."""
     record = storage.read_record(path)
     if record is None:
         return "missing"
-    return identity.mismatch(record, config, {"set": solution.hash}) or "done"
+    return identity.mismatch(record, config, inputs_of(solution)) or "done"
 
 
 @lru_cache(maxsize=32)
@@ -117,19 +153,23 @@ def checked_set(
 def shard_done(cfg: DictConfig) -> bool:
     """Whether every pair of this job's shard has a reusable record (asked before a sweep is
     sent): same settings and made from today's set; an unreadable record is not done."""
+    build_finder(cfg.finder)  # a setting the finder does not take stops the sweep here
     set_dir = set_dir_of(cfg)
     if not (set_dir / PAIRS_FILE).exists():
         return False
-    solution = checked_set(
-        str(cfg.out_dir),
-        cfg.arch.name,
-        cfg.set,
-        cfg.n_select,
-        cfg.n_runs,
-        cfg.allow_partial,
-        cfg.get("train_sig"),
-        study_of(cfg),
-    )
+    if cfg.get("weights"):
+        solution = solution_of(cfg, write=False)
+    else:
+        solution = checked_set(
+            str(cfg.out_dir),
+            cfg.arch.name,
+            cfg.set,
+            cfg.n_select,
+            cfg.n_runs,
+            cfg.allow_partial,
+            cfg.get("train_sig"),
+            study_of(cfg),
+        )
     mine = shard_of(
         fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed, write=False),
         cfg.shard,
@@ -149,12 +189,14 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     A record made under other settings or from another set (a member was retrained) is moved
     aside (`<name>.stale-<time>`) and found again; an unreadable one likewise (`.corrupt-`).
     """
-    set_name, landscape = study_of(cfg).check_set(cfg.set).name, cfg.landscape
+    landscape = cfg.landscape
     if landscape not in LANDSCAPES:
         raise LosslandError(f"unknown landscape {landscape!r}: choose train or test")
     arch = cfg.arch.name
+    finder_name, finder = build_finder(cfg.finder)
     solution = solution_of(cfg)
-    set_dir = set_dir_of(cfg)
+    set_name = solution.name
+    set_dir = set_dir_of(cfg, solution)
     mine = shard_of(
         fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed), cfg.shard, cfg.shard_size
     )
@@ -169,10 +211,11 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
         if state != "done":
             todo.append(p)
     log.info(
-        "%s/%s/%s shard %d: %d pairs, %d done before, %d to find (%d stale)",
+        "%s/%s/%s/%s shard %d: %d pairs, %d done before, %d to find (%d stale)",
         arch,
         set_name,
         landscape,
+        finder_name,
         cfg.shard,
         len(mine),
         len(mine) - len(todo),
@@ -185,29 +228,22 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     device = resolve_device(cfg.device)
     limit = cfg.dataset.n_train if landscape == "train" else cfg.dataset.n_eval
     split = cached_split(str(cfg.dataset.root), LANDSCAPES[landscape], str(device), limit)
-    loss = batched_loss_fn(arch, solution.act, split.x, split.y, chunk=cfg.finder.image_chunk)
+    point_chunk = point_chunk_for(arch, device, cfg.finder.point_chunk)
+    loss = basis_loss_fn(arch, solution.act, split.x, split.y, cfg.finder.image_chunk, point_chunk)
     weights = torch.from_numpy(solution.weights).to(device)
     batch = max(1, cfg.finder.pairs_per_batch)
     batches = [todo[k : k + batch] for k in range(0, len(todo), batch)]
-    for pairs in progress(batches, total=len(batches), desc=f"{arch}/{set_name}/{landscape}"):
+    t = t_grid(cfg.finder.n_points, weights.dtype, device)
+    desc = f"{arch}/{set_name}/{landscape}/{finder_name}"
+    for pairs in progress(batches, total=len(batches), desc=desc):
         start = time.perf_counter()
         i, j = (torch.tensor(side, device=device) for side in zip(*pairs, strict=True))
-        results = find_paths(
-            loss,
-            weights[i],
-            weights[j],
-            n_fourier=cfg.finder.n_fourier,
-            n_points=cfg.finder.n_points,
-            lam=cfg.finder.lam,
-            lr=cfg.finder.lr,
-            steps=cfg.finder.steps,
-            chunk=point_chunk_for(arch, device, cfg.finder.point_chunk),
-        )
+        results = finder(loss, weights[i], weights[j], t)
         seconds = (time.perf_counter() - start) / len(pairs)
         for (a, b), result in zip(pairs, results, strict=True):
             straight = float(torch.linalg.vector_norm(weights[b] - weights[a]))
             record = path_record(
-                solution, landscape, a, b, result, straight, seconds, device, config
+                solution, landscape, finder_name, a, b, result, straight, seconds, device, config
             )
             storage.write_json(pair_file(set_dir, a, b), record)
             log.info(
@@ -223,6 +259,7 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
 def path_record(
     solution: SolutionSet,
     landscape: str,
+    finder: str,
     i: int,
     j: int,
     result: PathResult,
@@ -235,6 +272,7 @@ def path_record(
         "arch": solution.arch,
         "set": solution.name,
         "landscape": landscape,
+        "finder": finder,
         "i": i,
         "j": j,
         "seed_i": solution.seeds[i],
@@ -254,4 +292,4 @@ def path_record(
         "train_sig": solution.train_sig,
         "config": config,
     }
-    return identity.stamp(record, config, inputs={"set": solution.hash})
+    return identity.stamp(record, config, inputs=inputs_of(solution))

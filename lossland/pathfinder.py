@@ -2,51 +2,32 @@
 
 w(t) = (1 - t) w_i + t w_j + sum_n b_n sin(n pi t) is evaluated at M equally spaced t_m in
 [0, 1]; Adam minimises L = sum_m loss(w(t_m)) + lambda sum_m |w(t_{m+1}) - w(t_m)|^2 over b
-(init 0) and keeps the iterate with the lowest L. The loss is ANY differentiable function of
-a stack of flat vectors, W [B, N] -> [B] (a batched NN loss from `functional.py`, or a plain
-function such as the toy landscape), so all M points of a path, or of P paths, are evaluated
-in one call and autograd gives dL/db.
+(init 0) and keeps the iterate with the lowest L. A path is a linear combination of basis
+vectors, w(t_m) = sum_j phi[m, j] theta_j with theta = (w_i, w_j, b_1..b_NF): the loss is a
+`basis_loss.BasisLoss` of (phi, theta) (the nets' losses, fcp and ae with their first layer
+once per basis vector) or ANY differentiable function of a stack of flat vectors, W [B, N] ->
+[B] (such as the toy landscape); all M points of P paths are evaluated together and autograd
+gives dL/db.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from lossland.basis_loss import BasisLoss
 from lossland.errors import LosslandError
+from lossland.finders import Finder, PathResult, path_results, step_lengths_sq
+from lossland.functional import BatchedLoss
 from lossland.models import build_model, loss_from_outputs, set_flat
-
-BatchedLoss = Callable[[Tensor], Tensor]
 
 N_FOURIER = 10  # N_F (paper II.3)
 N_POINTS = 50  # M: points along t, both ends included
 LAM = 1e-4  # lambda of Eq. 4, NN landscapes
 LR = 1e-3  # Adam
 STEPS = 100
-
-
-@dataclass
-class PathResult:
-    """One optimised path; tensors are detached, on the endpoints' device."""
-
-    coefficients: Tensor  # b [N_F, N] at the best iterate
-    t: Tensor  # [M]
-    profile: Tensor  # loss(w(t_m)) [M] at the best iterate
-    height: float  # max of `profile` (Eq. 5)
-    straight_profile: Tensor  # [M] along the straight line, b = 0
-    straight_height: float
-    length: float  # sum_m |w(t_{m+1}) - w(t_m)| at the best iterate
-    objective: float  # the best L (Eq. 4)
-    best_step: int  # Adam updates before the best iterate (0 = the straight line)
-    steps: int  # Adam updates made
-    history: list[float]  # L at each iterate, steps + 1 values
-
-    def points(self, w_i: Tensor, w_j: Tensor) -> Tensor:
-        """The path's points w(t_m), [M, N]."""
-        return path_points(w_i[None], w_j[None], self.coefficients[None], self.t)[0]
 
 
 def t_grid(n_points: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
@@ -63,41 +44,28 @@ def fourier_basis(t: Tensor, n_fourier: int) -> Tensor:
     return basis
 
 
+def fourier_phi(t: Tensor, n_fourier: int) -> Tensor:
+    """The Fourier path's basis, [M, 2 + N_F]: 1 - t, t, sin(n pi t), for theta = (w_i, w_j, b)."""
+    return torch.cat([(1 - t)[:, None], t[:, None], fourier_basis(t, n_fourier)], 1)
+
+
 def path_points(w_i: Tensor, w_j: Tensor, b: Tensor, t: Tensor) -> Tensor:
     """Points of P paths, [P, M, N], from endpoints [P, N] and coefficients b [P, N_F, N]."""
-    line = (1 - t)[None, :, None] * w_i[:, None] + t[None, :, None] * w_j[:, None]
-    return line + torch.einsum("mk,pkn->pmn", fourier_basis(t, b.shape[1]), b)
+    theta = torch.cat([w_i[:, None], w_j[:, None], b], 1)
+    return torch.einsum("mj,pjn->pmn", fourier_phi(t, b.shape[1]), theta)
 
 
-def step_lengths_sq(points: Tensor) -> Tensor:
-    """|w(t_{m+1}) - w(t_m)|^2, [P, M - 1]."""
-    return (points[:, 1:] - points[:, :-1]).pow(2).sum(-1)
-
-
-def losses_and_grad(
-    batched_loss: BatchedLoss, points: Tensor, chunk: int | None = None
-) -> tuple[Tensor, Tensor | None]:
-    """Loss at each row of points [R, N] and, if grad is enabled, its gradient [R, N].
-
-    Rows go through `batched_loss` `chunk` at a time, each slice's backward done before the
-    next slice's forward, so only one slice's graph is ever alive.
-    """
-    step = len(points) if chunk is None else chunk
-    losses, grads = [], []
-    for part in points.detach().split(step):
-        if not torch.is_grad_enabled():
-            losses.append(batched_loss(part).detach())
-            continue
-        part.requires_grad_(True)
-        value = batched_loss(part)
-        (grad,) = torch.autograd.grad(value.sum(), part)
-        losses.append(value.detach())
-        grads.append(grad)
-    return torch.cat(losses), (torch.cat(grads) if grads else None)
+def path_objective(
+    loss: BasisLoss, phi: Tensor, theta: Tensor, lam: float
+) -> tuple[Tensor, Tensor]:
+    """Eq. 4 of P paths, L = sum_m loss(w(t_m)) + lambda sum_m |w(t_{m+1}) - w(t_m)|^2, [P],
+    and the profile [P, M]; differentiable w.r.t. theta[:, 2:] (theta[:, :2] are the ends)."""
+    profile = loss(phi, theta, n_fixed=2)
+    return profile.sum(1) + lam * step_lengths_sq(phi, theta).sum(1), profile
 
 
 def find_paths(
-    batched_loss: BatchedLoss,
+    loss: BasisLoss | BatchedLoss,
     w_i: Tensor,
     w_j: Tensor,
     *,
@@ -112,30 +80,33 @@ def find_paths(
 ) -> list[PathResult]:
     """Optimise P independent paths w_i[p] -> w_j[p] (endpoints [P, N]) in one batched loop.
 
-    Each step evaluates all P * M points in one `batched_loss` call (or in slices of `chunk`
-    rows). Adam is elementwise, so P paths together match P runs alone. `callback(step, L)`
-    sees L [P] at every iterate; `progress` shows a tqdm bar.
+    `loss` is a `BasisLoss` (`basis_loss.basis_loss_fn`: fcp and ae evaluate their first layer
+    once per basis vector) or any W [B, N] -> [B] function, whose points are evaluated `chunk`
+    rows at a time. Each step evaluates all P * M points; Adam is elementwise, so P paths
+    together match P runs alone. `callback(step, L)` sees L [P] at every iterate; `progress`
+    shows a tqdm bar.
     """
     if w_i.shape != w_j.shape or w_i.ndim != 2:
         raise LosslandError(
             f"endpoints must both be [P, N], got {list(w_i.shape)}, {list(w_j.shape)}"
         )
+    if not isinstance(loss, BasisLoss):
+        loss = BasisLoss.of_points(loss, chunk)
     n_pairs, n_prm = w_i.shape
     t = t_grid(n_points, w_i.dtype, w_i.device)
+    phi = fourier_phi(t, n_fourier)
+    ends = torch.stack([w_i, w_j], 1)
     b = torch.zeros(n_pairs, n_fourier, n_prm, dtype=w_i.dtype, device=w_i.device)
     b.requires_grad_(True)
     adam = torch.optim.Adam([b], lr=lr)
     history: list[Tensor] = []
     for k in _steps(steps, progress):
         with torch.set_grad_enabled(k < steps):  # the last iterate is only evaluated
-            points = path_points(w_i, w_j, b, t)
-            losses, grad = losses_and_grad(batched_loss, points.reshape(-1, n_prm), chunk)
-            profile = losses.view(n_pairs, n_points)
-            penalty = lam * step_lengths_sq(points).sum(1)
-            objective = profile.sum(1) + penalty.detach()
-            if grad is not None:  # dL/db by the chain rule through the (linear) path
+            objective, profile = path_objective(loss, phi, torch.cat([ends, b], 1), lam)
+            if k < steps:
                 adam.zero_grad()
-                ((points * grad.view_as(points)).sum() + penalty.sum()).backward()
+                objective.sum().backward()
+        profile, objective = profile.detach(), objective.detach()
         if k == 0:
             straight, best = (
                 profile,
@@ -154,30 +125,35 @@ def find_paths(
         if k < steps:
             adam.step()
     best_obj, best_b, best_profile, best_step = best
-    with torch.no_grad():
-        lengths = step_lengths_sq(path_points(w_i, w_j, best_b, t)).sqrt().sum(1)
     history_rows = torch.stack(history, 1).tolist()
-    return [
-        PathResult(
-            coefficients=best_b[p],
-            t=t,
-            profile=best_profile[p],
-            height=float(best_profile[p].max()),
-            straight_profile=straight[p],
-            straight_height=float(straight[p].max()),
-            length=float(lengths[p]),
-            objective=float(best_obj[p]),
-            best_step=int(best_step[p]),
-            steps=steps,
-            history=history_rows[p],
-        )
-        for p in range(n_pairs)
-    ]
+    return path_results(
+        t,
+        phi,
+        torch.cat([ends, best_b], 1),
+        best_profile,
+        straight,
+        objective=best_obj,
+        best_step=best_step,
+        steps=steps,
+        history=history_rows,
+    )
 
 
-def find_path(batched_loss: BatchedLoss, w_i: Tensor, w_j: Tensor, **kwargs) -> PathResult:
+def find_path(loss: BasisLoss | BatchedLoss, w_i: Tensor, w_j: Tensor, **kwargs) -> PathResult:
     """One path w_i -> w_j (each [N]); keyword arguments as in `find_paths`."""
-    return find_paths(batched_loss, w_i[None], w_j[None], **kwargs)[0]
+    return find_paths(loss, w_i[None], w_j[None], **kwargs)[0]
+
+
+class FourierPathFinder(Finder):
+    """The `fourier` entry of the finder registry (conf/finder/fourier.yaml): `find_paths`."""
+
+    def __init__(
+        self, n_fourier: int = N_FOURIER, lam: float = LAM, lr: float = LR, steps: int = STEPS
+    ) -> None:
+        self.settings = dict(n_fourier=n_fourier, lam=lam, lr=lr, steps=steps)
+
+    def find(self, loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor) -> list[PathResult]:
+        return find_paths(loss, w_i, w_j, n_points=len(t), **self.settings)
 
 
 def _steps(steps: int, progress: bool) -> Iterator[int]:

@@ -28,6 +28,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 SEED_DIR = re.compile(r"^seed=(-?\d+)$")
 PAIRS_FILE = "pairs.json"  # a path set's drawn pairs
 PAIR_FILE = re.compile(r"^pair=(\d+)-(\d+)\.json$")
+DEPTH = {"paths": 5, "probes": 4}  # task dir levels: <arch>/<set>/<landscape>/<finder>/<sig>
 JOB_DIR = "shard="  # + <s>: one path or probe job's log and Hydra config, in its task dir
 STAGES = ("train", "sets", "paths", "probes")  # the top-level directories under out_dir
 
@@ -52,22 +53,24 @@ def train_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, int, Path]
     return found
 
 
-def path_task_dir(out_dir: str | Path, arch: str, set_name: str, landscape: str, sig: str) -> Path:
-    """outputs/<...>/paths/<arch>/<set>/<landscape>/<sig>: the records of one set's pairs."""
-    return Path(out_dir) / "paths" / arch / set_name / landscape / sig
+def path_task_dir(
+    out_dir: str | Path, arch: str, set_name: str, landscape: str, finder: str, sig: str
+) -> Path:
+    """outputs/<...>/paths/<arch>/<set>/<landscape>/<finder>/<sig>: one set's pair records,
+    one finder's (`set` is `file-<stem>` for paths between the rows of a weights file)."""
+    return Path(out_dir) / "paths" / arch / set_name / landscape / finder / sig
 
 
-def path_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, Path]]:
-    """Every (arch, set, landscape, sig, dir) under paths/, sorted."""
-    return _task_dirs(Path(out_dir) / "paths")
+def path_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, str, Path]]:
+    """Every (arch, set, landscape, finder, sig, dir) under paths/, sorted."""
+    return _task_dirs(Path(out_dir) / "paths", DEPTH["paths"])
 
 
-def _task_dirs(root: Path) -> list[tuple[str, str, str, str, Path]]:
+def _task_dirs(root: Path, depth: int) -> list[tuple]:
     found = []
-    for d in sorted(root.glob("*/*/*/*")):
+    for d in sorted(root.glob("/".join(["*"] * depth))):
         if d.is_dir() and not d.name.startswith(JOB_DIR):
-            a, b, c, sig = d.parts[-4:]
-            found.append((a, b, c, sig, d))
+            found.append((*d.parts[-depth:], d))
     return found
 
 
@@ -83,7 +86,8 @@ def job_dir(task_dir: str | Path, shard: int) -> Path:
 
 def job_logs(out_dir: str | Path, stage: str = "paths") -> list[Path]:
     """Every job log of a stage (paths/.../<sig>/shard=<s>/*.log), sorted."""
-    return sorted(Path(out_dir).glob(f"{stage}/*/*/*/*/{JOB_DIR}*/*.log"))
+    stars = "/".join(["*"] * DEPTH[stage])
+    return sorted(Path(out_dir).glob(f"{stage}/{stars}/{JOB_DIR}*/*.log"))
 
 
 def probe_task_dir(out_dir: str | Path, arch: str, set_name: str, probe: str, sig: str) -> Path:
@@ -93,7 +97,7 @@ def probe_task_dir(out_dir: str | Path, arch: str, set_name: str, probe: str, si
 
 def probe_task_dirs(out_dir: str | Path) -> list[tuple[str, str, str, str, Path]]:
     """Every (arch, set, probe, sig, dir) under probes/, sorted."""
-    return _task_dirs(Path(out_dir) / "probes")
+    return _task_dirs(Path(out_dir) / "probes", DEPTH["probes"])
 
 
 def unit_file(task_dir: str | Path, unit: str) -> Path:

@@ -84,7 +84,7 @@ def toy_paths(
     line = (1 - t)[:, None] * w_i + t[:, None] * w_j
     paths = [ToyPath("straight", line, landscape(line))]
     for lam, result in results.items():
-        points = result.points(w_i, w_j)
+        points = result.points()
         paths.append(ToyPath(f"{lam:g}", points, landscape(points)))
     return paths
 

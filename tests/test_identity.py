@@ -399,7 +399,7 @@ def test_unwritable_out_dir_is_one_line(mnist_root):
 
 
 def test_old_failure_in_a_chunk_log_is_cleared_by_a_good_rerun(tmp_path):
-    log = tmp_path / "paths/fcp/sgd-train/train/abcd1234/shard=0/paths.log"
+    log = tmp_path / "paths/fcp/sgd-train/train/fourier/abcd1234/shard=0/paths.log"
     log.parent.mkdir(parents=True)
     failed = "[t][INFO] fcp/sgd-train/train shard 0: 3 pairs, 0 done before, 3 to find (0 stale)\n"
     failed += "[t][ERROR] error: killed\n"
@@ -469,3 +469,17 @@ def test_a_key_omitted_at_its_default_still_counts_elsewhere():
     assert identity.signature(compose("train", ["opt=sgd", "opt._target_=x.Y"])) == (
         identity.signature(sgd)
     )
+
+
+def test_the_fourier_finders_path_signatures_are_those_before_the_finder_registry():
+    """Signatures of the default path config and the small preset's as the code before the
+    finder registry (b1800c8) computed them: `finder.name` (in the directory name and left
+    out of the signature at `fourier`) and `finder._target_` leave Fourier records where they
+    were, one directory down (paths/<arch>/<set>/<landscape>/fourier/<sig>/)."""
+    before = {(): ("9397d6d8", "90ce89ef"), ("preset=small_paths",): ("98cbdcd0", "a246c5b1")}
+    for overrides, (dir_sig, sig) in before.items():
+        cfg = compose("paths", list(overrides))
+        assert (identity.dir_signature(cfg, "paths"), identity.signature(cfg)) == (dir_sig, sig)
+    bezier = compose("paths", ["finder=bezier"])
+    assert identity.signature(bezier) != "90ce89ef"
+    assert set_dir_of(bezier).parent.name == "bezier"

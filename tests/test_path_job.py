@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -139,3 +140,85 @@ def test_bad_set_and_landscape_names(mnist_root, tiny_sweep):
         run_paths(paths_cfg(mnist_root, tiny_sweep, "set=adam-train"))
     with pytest.raises(LosslandError, match="train or test"):
         run_paths(paths_cfg(mnist_root, tiny_sweep, "landscape=valid"))
+
+
+# what every finder shares: ++ adds finder.steps where a finder has none (linear ignores it)
+SHARED = ["++finder.steps=3" if o == "finder.steps=3" else o for o in FAST if "n_fourier" not in o]
+
+
+def test_a_sweep_over_finders_keeps_each_finders_records_apart(mnist_root, tiny_sweep):
+    finders = ("fourier", "linear", "bezier", "neb")
+    run_module(
+        "lossland.paths",
+        "-m",
+        f"finder={','.join(finders)}",
+        "set=sgd-train",
+        f"dataset.root={mnist_root}",
+        f"out_dir={tiny_sweep}",
+        "n_pairs=2",
+        *SHARED,
+    )
+    heights = {}
+    for name in finders:
+        overrides = [f"dataset.root={mnist_root}", f"out_dir={tiny_sweep}", *SHARED]
+        cfg = absolute_paths(
+            compose("paths", [*overrides, f"finder={name}", "set=sgd-train", "n_pairs=2"])
+        )
+        set_dir = set_dir_of(cfg)
+        assert set_dir.parent.name == name and set_dir.parent.parent.name == "train"
+        records = [json.loads(p.read_text()) for p in sorted(set_dir.glob("pair=*.json"))]
+        assert len(records) == 2 and {r["finder"] for r in records} == {name}
+        assert all(len(r["profile"]) == 6 for r in records)  # the common grid, M = 6
+        heights[name] = [r["height"] for r in records]
+    # the straight line is every finder's reference, and the linear finder's path
+    assert heights["linear"] == [r["straight_height"] for r in records]
+
+
+def test_paths_between_the_rows_of_a_weights_file(mnist_root, tiny_sweep, tmp_path):
+    weights = np.stack(
+        [np.load(p) for p in sorted(tiny_sweep.glob("train/fcp/sgd/*/*/w_train.npy"))]
+    )
+    np.save(tmp_path / "mine.npy", weights.astype(np.float32))
+    file = f"weights={tmp_path / 'mine.npy'}"
+    run_module(
+        "lossland.paths",
+        file,
+        f"dataset.root={mnist_root}",
+        f"out_dir={tiny_sweep}",
+        "n_pairs=2",
+        *FAST,
+    )
+    cfg = paths_cfg(mnist_root, tiny_sweep, file, "n_pairs=2")
+    set_dir = set_dir_of(cfg)
+    assert set_dir.relative_to(tiny_sweep).parts[:5] == (
+        "paths",
+        "fcp",
+        "file-mine",
+        "train",
+        "fourier",
+    )
+    for p in set_dir.glob("pair=*.json"):
+        record = json.loads(p.read_text())
+        assert record["set"] == "file-mine" and record["seed_i"] is None
+        assert record["inputs"] == {
+            "weights": hashlib.sha256((tmp_path / "mine.npy").read_bytes()).hexdigest()
+        }
+    assert (set_dir / "shard=0" / "paths.log").exists()  # the job's own directory, not the set's
+    assert run_paths(cfg) == {"pairs": 2, "skipped": 2, "found": 0}
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (None, "does not exist"),
+        (np.zeros((3, 42200), np.float64), "dtype float64, expected float32"),
+        (np.zeros((3, 100), np.float32), r"shape \[3, 100\], expected \[n, 42200\]"),
+    ],
+)
+def test_a_bad_weights_file_is_one_line(mnist_root, tiny_sweep, tmp_path, array, message):
+    path = tmp_path / "w.npy"
+    if array is not None:
+        np.save(path, array)
+    with pytest.raises(LosslandError, match=message) as info:
+        run_paths(paths_cfg(mnist_root, tiny_sweep, f"weights={path}"))
+    assert "\n" not in str(info.value)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lossland import archs
+from lossland.basis_loss import BasisLoss, basis_loss_fn
 from lossland.data import load_split
 from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn
@@ -14,10 +15,10 @@ from lossland.pathfinder import (
     find_path,
     find_paths,
     fourier_basis,
+    fourier_phi,
     loop_objective,
-    losses_and_grad,
+    path_objective,
     path_points,
-    step_lengths_sq,
     t_grid,
 )
 
@@ -41,23 +42,29 @@ def endpoints_and_b(arch: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return w_i, w_j, b
 
 
-def batched_objective(loss, w_i, w_j, b, t, lam, chunk=None):
+def batched_objective(loss, w_i, w_j, b, t, lam):
     """The finder's own L and dL/db for one path, as `find_paths` computes them."""
-    b = b[None].clone().requires_grad_(True)
-    points = path_points(w_i[None], w_j[None], b, t)
-    losses, grad = losses_and_grad(loss, points.reshape(-1, points.shape[-1]), chunk)
-    penalty = lam * step_lengths_sq(points).sum()
-    ((points * grad.view_as(points)).sum() + penalty).backward()
-    return losses.sum() + penalty.detach(), b.grad[0], losses
+    theta = torch.cat([w_i[None, None], w_j[None, None], b[None]], 1).requires_grad_(True)
+    objective, profile = path_objective(loss, fourier_phi(t, len(b)), theta, lam)
+    objective.sum().backward()
+    return objective.detach()[0], theta.grad[0, 2:], profile.detach()[0]
 
 
+LOSSES = {
+    # the first layer once per basis vector (fcp, ae; the others fall back to the points),
+    # 50 images per slice and 4 points per call: both cut through the data and the path
+    "basis": lambda arch, x, y: basis_loss_fn(arch, "softplus", x, y, 50, 4),
+    "points": lambda arch, x, y: BasisLoss.of_points(batched_loss_fn(arch, "softplus", x, y), 4),
+}
+
+
+@pytest.mark.parametrize("kind", LOSSES)
 @pytest.mark.parametrize("arch", ARCHS)
-def test_batched_objective_equals_per_point_loop(arch, data):
+def test_batched_objective_equals_per_point_loop(arch, kind, data):
     x, y = data
     w_i, w_j, b = endpoints_and_b(arch)
     t = t_grid(N_POINTS)
-    loss = batched_loss_fn(arch, "softplus", x, y)
-    value, grad, losses = batched_objective(loss, w_i, w_j, b, t, LAM, chunk=4)  # 4 + 2 rows
+    value, grad, losses = batched_objective(LOSSES[kind](arch, x, y), w_i, w_j, b, t, LAM)
     ref_value, ref_grad, ref_losses = loop_objective(arch, "softplus", x, y, w_i, w_j, b, t, LAM)
     torch.testing.assert_close(losses, ref_losses, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(value, ref_value, rtol=1e-5, atol=1e-5)
@@ -78,7 +85,7 @@ def test_finder_goes_around_a_barrier():
     assert result.objective <= result.history[0]
     assert result.objective == min(result.history)
     assert len(result.history) == 301 and result.steps == 300
-    points = result.points(w_i, w_j)
+    points = result.points()
     torch.testing.assert_close(double_well(points), result.profile)
     assert result.length > 2.0  # longer than the straight line it bends away from
 
@@ -93,7 +100,7 @@ def test_zero_coefficients_give_the_straight_line_and_exact_endpoints():
     assert torch.equal(fourier_basis(t, 4)[[0, -1]], torch.zeros(2, 4, dtype=torch.float64))
     result = find_path(lambda w: w.pow(2).sum(1), w_i, w_j, n_points=11, steps=0)
     torch.testing.assert_close(result.profile, line.pow(2).sum(1))
-    assert result.height == result.straight_height and result.coefficients.abs().max() == 0
+    assert result.height == result.straight_height and result.theta[2:].abs().max() == 0
     assert result.length == pytest.approx(float((w_j - w_i).norm()))
 
 
@@ -104,7 +111,7 @@ def test_several_pairs_at_once_equal_one_at_a_time():
     together = find_paths(double_well, w_i, w_j, chunk=7, **settings)  # slices cut across pairs
     for p, joint in enumerate(together):
         alone = find_path(double_well, w_i[p], w_j[p], **settings)
-        torch.testing.assert_close(joint.coefficients, alone.coefficients, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(joint.theta, alone.theta, rtol=1e-4, atol=1e-5)
         assert joint.height == pytest.approx(alone.height, rel=1e-4)
         assert joint.best_step == alone.best_step
 

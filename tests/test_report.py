@@ -189,7 +189,7 @@ def test_partial_sweep_with_corrupt_and_diverged_records(sweep, data_root, tmp_p
             + ["opt.lr=1e38", f"dataset.root={data_root}", *TINY, f"out_dir={out}"]
         )
     )
-    garbled = sorted(out.glob("paths/*/*/*/*/pair=*.json"))[0]
+    garbled = sorted(out.glob("paths/*/*/*/*/*/pair=*.json"))[0]
     garbled.write_text(garbled.read_text().replace('"height"', '"hei\x00ght', 1))
 
     rep = build_report(out, tmp_path / "report")

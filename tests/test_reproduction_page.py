@@ -16,7 +16,7 @@ def test_page_from_records(tiny_sweep, tmp_path):
     root = tmp_path / "reproduction"
     shutil.copytree(tiny_sweep / "train", root / "fcp-spec" / "train")
     for set_name, base in (("bfgs-train", 1.0), ("sgd-train", 0.1)):  # 3 solutions, 3 paths
-        land = root / "fcp-spec" / "paths" / "fcp" / set_name / "train" / "0123abcd"  # <sig>
+        land = root / "fcp-spec" / "paths" / "fcp" / set_name / "train" / "fourier" / "0123abcd"
         land.mkdir(parents=True)
         for k, (i, j) in enumerate(itertools.combinations(range(3), 2)):
             record = {"height": base + k, "straight_height": 2 * base, "seed_i": i, "seed_j": j}

@@ -128,7 +128,9 @@ def test_hydra_task_dirs_are_where_storage_puts_them(config, overrides, place):
     if place == "train":
         want = storage.train_task_dir("/data/out", "lstm", "lbfgs", 7, sig)
     elif place == "paths":
-        want = storage.job_dir(storage.path_task_dir("/data/out", "ae", "sgd-test", "test", sig), 3)
+        want = storage.job_dir(
+            storage.path_task_dir("/data/out", "ae", "sgd-test", "test", "fourier", sig), 3
+        )
     else:
         want = storage.job_dir(
             storage.probe_task_dir("/data/out", "lenet", "bfgs-train", "noise", sig), 2

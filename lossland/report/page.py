@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lossland.report import html, probes
+from lossland.report import finders, html, probes
 from lossland.report.tidy import TIDY_FILES
 
 
@@ -84,6 +84,7 @@ def render_index(report: Any) -> str:
     sections.append(figs)
 
     sections.append(probes.section(report))
+    sections.append(finders.section(report))
     files = html.Section("files", "Tidy tables")
     files.items([f"{f}: {name}" for name, f in TIDY_FILES.items()])
     sections.append(files)

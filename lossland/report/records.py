@@ -59,6 +59,7 @@ PATH_COLUMNS = [
     "arch",
     "set",
     "landscape",
+    "finder",
     "i",
     "j",
     "seed_i",
@@ -249,16 +250,25 @@ def sweep_from_multirun(path: Path) -> dict[str, list[str]] | None:
 # ---------------------------------------------------------------------------------- paths
 
 
-def load_paths(out_dir: str | Path) -> Records:
-    """Every `paths/<arch>/<set>/<landscape>/<sig>/pair=<i>-<j>.json` as one row.
+def load_paths(out_dir: str | Path, finder: str | None = "fourier") -> Records:
+    """Every `paths/<arch>/<set>/<landscape>/<finder>/<sig>/pair=<i>-<j>.json` as one row; by
+    default only the paper's finder's (`finder=None`: every finder's, for comparing them).
 
     status: `done` (finite height), `diverged` (non-finite height), `corrupt` (unreadable);
     `expected` lists each pair of each pairs.json with whether its record exists.
     """
     out_dir = Path(out_dir)
     rows, expected, problems, configs = [], [], [], {}
-    for arch, set_name, landscape, sig, land_dir in path_task_dirs(out_dir):
-        key = {"arch": arch, "set": set_name, "landscape": landscape, "sig": sig}
+    for arch, set_name, landscape, found_by, sig, land_dir in path_task_dirs(out_dir):
+        if finder is not None and found_by != finder:
+            continue
+        key = {
+            "arch": arch,
+            "set": set_name,
+            "landscape": landscape,
+            "finder": found_by,
+            "sig": sig,
+        }
         have = set()
         for f in sorted(land_dir.glob("pair=*.json")):
             m = PAIR_FILE.match(f.name)
@@ -285,7 +295,7 @@ def load_paths(out_dir: str | Path) -> Records:
             expected += [key | {"i": i, "j": j, "present": (i, j) in have} for i, j in pairs]
     table = pd.DataFrame(rows, columns=PATH_COLUMNS)
     table = table.sort_values(["arch", "set", "landscape", "i", "j"], ignore_index=True)
-    columns = ["arch", "set", "landscape", "sig", "i", "j", "present"]
+    columns = ["arch", "set", "landscape", "finder", "sig", "i", "j", "present"]
     exp = pd.DataFrame(expected, columns=columns)
     return Records(table=table, problems=problems, expected=exp, configs=configs)
 

@@ -63,7 +63,7 @@ def path_status(
                 row = {"arch": arch, "set": name, "landscape": landscape}
                 row["started"] = any(
                     (d / PAIRS_FILE).exists()
-                    for a, n, land, _, d in path_task_dirs(out_dir)
+                    for a, n, land, _, _, d in path_task_dirs(out_dir)
                     if (a, n, land) == (arch, name, landscape)
                 )
                 row["expected"] = len(e) if len(e) else int(key.sum())
@@ -77,7 +77,7 @@ def path_status(
 
 
 def failed_path_jobs(out_dir: str | Path) -> pd.DataFrame:
-    """Path job logs (paths/<arch>/<set>/<landscape>/<sig>/shard=<s>/paths.log) whose LAST
+    """Path job logs (paths/<arch>/<set>/<landscape>/<finder>/<sig>/shard=<s>/paths.log) whose LAST
     attempt (from its last `... to find` line on) ends in an error; a rerun that found every
     pair clears an old failure."""
     rows = []

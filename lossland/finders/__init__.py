@@ -1,0 +1,140 @@
+"""Path finders: each is a class that Hydra builds from conf/finder/<name>.yaml (`_target_`).
+
+A finder maps P pairs of endpoints (w_i, w_j [P, N]) and a loss to one `PathResult` each. Every
+finder's path is linear in its parameters, w(t) = sum_j phi_j(t) theta_j with theta = (w_i,
+w_j, its own parameters), so its points on the common grid t_m (M = finder.n_points equally
+spaced values in [0, 1], the paper's M = 50) are phi theta, scored by one `BasisLoss` call.
+Every finder reports the profile on that grid, height = max of the profile, length = sum_m
+|w(t_{m+1}) - w(t_m)|: finders are comparable. Entries: fourier (`lossland.pathfinder`, the
+paper's), linear, bezier, neb (modules here). A new finder is a yaml file plus a class with
+`find`; tests/test_finders.py tests every yaml it finds.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hydra.utils import get_class
+from torch import Tensor
+
+from lossland.basis_loss import BasisLoss
+from lossland.errors import LosslandError
+from lossland.functional import BatchedLoss
+
+# Keys of cfg.finder the path job reads itself (the common grid, batching, memory).
+JOB_KEYS = ("name", "_target_", "n_points", "pairs_per_batch", "point_chunk", "image_chunk")
+# A preset sizes every trained finder by these; a finder without them (linear) ignores them.
+SHARED_KEYS = ("steps", "lr")
+
+
+@dataclass
+class PathResult:
+    """One path; tensors are detached, on the endpoints' device."""
+
+    theta: Tensor  # [J, N]: the finder's parameters at its result, the endpoints first
+    phi: Tensor  # [M, J]: w(t_m) = sum_j phi[m, j] theta_j on the common grid
+    t: Tensor  # [M], the common grid
+    profile: Tensor  # loss(w(t_m)) [M]
+    height: float  # max of `profile` (paper Eq. 5)
+    straight_profile: Tensor  # [M] along the straight line
+    straight_height: float
+    length: float  # sum_m |w(t_{m+1}) - w(t_m)|
+    objective: float | None  # the finder's own objective at its result (None: not optimised)
+    best_step: int  # updates before the kept iterate
+    steps: int  # updates made
+    history: list[float]  # the objective along the way
+
+    def points(self) -> Tensor:
+        """The path's points w(t_m) on the common grid, [M, N]."""
+        return self.phi @ self.theta
+
+
+class Finder:
+    """Base: `find(loss, w_i, w_j, t)` joins P pairs; `__call__` checks and normalises."""
+
+    def __call__(
+        self, loss: BasisLoss | BatchedLoss, w_i: Tensor, w_j: Tensor, t: Tensor
+    ) -> list[PathResult]:
+        if w_i.shape != w_j.shape or w_i.ndim != 2:
+            raise LosslandError(
+                f"endpoints must both be [P, N], got {list(w_i.shape)}, {list(w_j.shape)}"
+            )
+        if not isinstance(loss, BasisLoss):
+            loss = BasisLoss.of_points(loss)
+        return self.find(loss, w_i, w_j, t)
+
+    def find(self, loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor) -> list[PathResult]:
+        raise NotImplementedError
+
+
+def build_finder(settings: Mapping[str, Any]) -> tuple[str, Finder]:
+    """(name, finder) from cfg.finder: its class from `_target_`, its own settings as arguments;
+    a setting the class does not take is one clear error."""
+    settings = dict(settings)
+    name, target = settings.get("name"), settings.get("_target_")
+    try:
+        cls = get_class(str(target))
+    except Exception as e:  # noqa: BLE001 - a wrong _target_ in a yaml: name it
+        raise LosslandError(f"finder={name}: cannot import its _target_ {target} ({e})") from e
+    accepted = inspect.signature(cls).parameters
+    own = {k: v for k, v in settings.items() if k not in JOB_KEYS}
+    unknown = sorted(k for k in own if k not in accepted and k not in SHARED_KEYS)
+    if unknown:
+        valid = ", ".join(sorted({*accepted, *JOB_KEYS} - {"name", "_target_"}))
+        raise LosslandError(f"finder={name} has no setting {', '.join(unknown)}: use {valid}")
+    return str(name), cls(**{k: v for k, v in own.items() if k in accepted})
+
+
+def line_phi(t: Tensor) -> Tensor:
+    """The straight line's basis, [M, 2]: 1 - t, t (theta = w_i, w_j)."""
+    return torch.stack([1 - t, t], 1)
+
+
+def step_lengths_sq(phi: Tensor, theta: Tensor) -> Tensor:
+    """|w(t_{m+1}) - w(t_m)|^2, [P, M - 1], of the paths phi theta (phi [M, J], theta [P, J, N])."""
+    return torch.einsum("mj,pjn->pmn", phi[1:] - phi[:-1], theta).pow(2).sum(-1)
+
+
+@torch.no_grad()
+def straight_profiles(loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor) -> Tensor:
+    """The loss along the straight lines w_i[p] -> w_j[p] on the grid t, [P, M]."""
+    return loss(line_phi(t), torch.stack([w_i, w_j], 1), n_fixed=2)
+
+
+def path_results(
+    t: Tensor,
+    phi: Tensor,
+    theta: Tensor,
+    profile: Tensor,
+    straight: Tensor,
+    *,
+    objective: Tensor | None,
+    best_step: Tensor | int,
+    steps: int,
+    history: list[list[float]],
+) -> list[PathResult]:
+    """One PathResult per path from [P, ...] tensors; the length is measured on the grid."""
+    with torch.no_grad():
+        lengths = step_lengths_sq(phi, theta).sqrt().sum(1).tolist()
+    best = best_step if isinstance(best_step, Tensor) else torch.full((len(theta),), best_step)
+    return [
+        PathResult(
+            theta=theta[p].detach(),
+            phi=phi,
+            t=t,
+            profile=profile[p].detach(),
+            height=float(profile[p].max()),
+            straight_profile=straight[p].detach(),
+            straight_height=float(straight[p].max()),
+            length=lengths[p],
+            objective=None if objective is None else float(objective[p]),
+            best_step=int(best[p]),
+            steps=steps,
+            history=history[p],
+        )
+        for p in range(len(theta))
+    ]
