@@ -1,8 +1,9 @@
 """One config per number: the report never pools records of different result-relevant settings.
 
 Per arch x optimizer the report keeps the training config (train/<arch>/<opt>/<sig>/) with the
-most finished runs, and per arch x set x landscape the path config (paths/.../<sig>/) with the
-most records that were made from a set of that training config. Everything else is left out
+most finished runs, and per arch x set x landscape the path config
+(paths/.../<finder>/<sig>/) with the most records that were made from a set of that training
+config. Everything else is left out
 of the tables and figures, and each left-out group is named with the reason (the keys in
 which its config differs). The code versions behind the kept records are listed too.
 """
@@ -64,6 +65,7 @@ def keep_one_config(
         if g.empty:
             continue
         order = sorted(g.sig.unique(), key=lambda s: (-int((g.sig == s).sum()), s))
+        finder = g.finder.iloc[0] if "finder" in g else "fourier"
         kept_path[(arch, name, landscape)] = order[0]
         for sig in order[1:]:
             keep &= ~(
@@ -74,7 +76,8 @@ def keep_one_config(
                 paths.configs.get((arch, name, sig), {}),
             )
             notes.append(
-                f"left out paths/{arch}/{name}/{landscape}/{sig} ({int((g.sig == sig).sum())} "
+                f"left out paths/{arch}/{name}/{landscape}/{finder}/{sig} "
+                f"({int((g.sig == sig).sum())} "
                 f"records): another path config than the reported {order[0]} ({why})"
             )
     paths.table = p[keep].reset_index(drop=True)
