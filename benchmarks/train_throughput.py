@@ -29,7 +29,7 @@ from timing import timed
 
 from lossland import packs
 from lossland.data import load_split
-from lossland.functional import batched_loss_fn, packed_loss_fn, widest_layer
+from lossland.functional import batched_loss_fn, packed_loss_fn, unflatten, widest_layer
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import batch_loss, build_model, evaluate, get_flat, loss_from_outputs
@@ -86,7 +86,7 @@ def pack_epoch(arch: str, opt: str, k: int, train, test, device) -> Callable[[],
 
     def epoch() -> None:
         if opt == "sgd":
-            packs.sgd_pack_epoch(w, step_losses, train, OPT["sgd"], gens)
+            packs.sgd_pack_epoch(unflatten(arch, w), step_losses, train, OPT["sgd"], gens)
         else:
             lbfgs_pack_step(w, states, evals[0], OPT["lbfgs"])
         with torch.no_grad():

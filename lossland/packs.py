@@ -30,7 +30,7 @@ import torch
 from omegaconf import DictConfig
 
 from lossland import data, storage, trainers, training
-from lossland.functional import batched_loss_fn, packed_loss_fn, widest_layer
+from lossland.functional import PackedLoss, batched_loss_fn, packed_loss_fn, unflatten, widest_layer
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import build_model, get_flat, set_flat
@@ -201,7 +201,8 @@ class Pack:
 
     def sgd_epoch(self) -> None:
         shuffles = [m.shuffle for m in self.members]
-        sgd_pack_epoch(self.w, self.step_losses, self.train_split, self.opt, shuffles)
+        params = unflatten(self.arch, self.w)  # views: the steps update self.w in place
+        sgd_pack_epoch(params, self.step_losses, self.train_split, self.opt, shuffles)
 
     def lbfgs_epoch(self) -> None:
         states = [m.opt_state for m in self.members]
@@ -249,16 +250,23 @@ class Pack:
 
 
 def sgd_pack_epoch(
-    w: torch.Tensor, step_losses, train: data.Split, opt: DictConfig, shuffles: list
+    params: dict[str, torch.Tensor],
+    step_losses: PackedLoss,
+    train: data.Split,
+    opt: DictConfig,
+    shuffles: list[torch.Generator],
 ) -> None:
-    """One pass over the train set for every row of w (in place), each in its own order."""
+    """One pass over the train set for every seed, each in its own order; `params` [k, ...]
+    (views of the pack's W) are updated in place."""
     x, y = train.x, train.y
     orders = torch.stack([torch.randperm(len(y), generator=g) for g in shuffles]).to(x.device)
     for i in range(0, orders.shape[1], opt.batch_size):
         idx = orders[:, i : i + opt.batch_size]  # [k, b]: each seed's own mini-batch
-        wg = w.detach().requires_grad_()
-        (grad,) = torch.autograd.grad(step_losses(wg, x[idx], y[idx]).sum(), wg)
-        w.add_(grad, alpha=-opt.lr)  # torch.optim.SGD's update, row by row
+        leaves = {name: p.detach().requires_grad_() for name, p in params.items()}
+        losses = step_losses(leaves, x[idx], y[idx])
+        grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
+        for p, grad in zip(params.values(), grads, strict=True):
+            p.add_(grad, alpha=-opt.lr)  # torch.optim.SGD's update, row by row
 
 
 @torch.no_grad()

@@ -31,8 +31,10 @@ from lossland.training import cached_split, resolve_device
 
 LANDSCAPES = {"train": "train", "test": "test"}  # landscape -> data split
 # Path points per batched call where more are slower than the per-point loop on that device
-# (benchmarks/pathfinder.py; on the CPU vmap makes LeNet's convolutions grouped ones).
-POINT_CHUNK_CAP = {("lenet", "cpu"): 1}
+# (benchmarks/pathfinder.py, README "Speed"). On the CPU: vmap makes LeNet's convolutions
+# grouped ones, so one point per call (the net's own layers); ae's 784-wide output layer,
+# sigmoid and squared error are memory-bound, and 2 points' activations stay in cache.
+POINT_CHUNK_CAP = {("lenet", "cpu"): 1, ("ae", "cpu"): 2}
 
 
 def point_chunk_for(arch: str, device: torch.device, configured: int | None) -> int | None:

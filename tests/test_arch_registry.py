@@ -66,7 +66,7 @@ def check_batched_losses(name: str, x: torch.Tensor, y: torch.Tensor) -> None:
         # packed: each vector on its own images (as a training pack's seeds)
         xs = torch.stack([x[k::3][:8] for k in range(3)])
         ys = torch.stack([y[k::3][:8] for k in range(3)])
-        packed = functional.packed_loss_fn(name, "softplus")(w, xs, ys)
+        packed = functional.packed_loss_fn(name, "softplus")(functional.unflatten(name, w), xs, ys)
         alone = torch.stack([loss(m(xs[k]), xs[k], ys[k]) for k, m in enumerate(models)])
         torch.testing.assert_close(packed, alone, rtol=RTOL, atol=0)
 

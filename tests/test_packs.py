@@ -180,7 +180,7 @@ def test_unpackable_settings_fall_back_and_say_so(mnist_root, tmp_path, caplog):
 def test_packed_loss_is_each_module_on_its_own_images(mnist_root, arch):
     """The batched step's losses and gradients against nn.Module forward/backward, seed by seed."""
     from lossland.data import load_split
-    from lossland.functional import packed_loss_fn
+    from lossland.functional import packed_loss_fn, unflatten
     from lossland.models import build_model, get_flat, loss_from_outputs
 
     train = load_split(mnist_root, "train", limit=200)
@@ -188,7 +188,7 @@ def test_packed_loss_is_each_module_on_its_own_images(mnist_root, arch):
     models = [build_model(arch) for _ in range(3)]
     idx = torch.stack([torch.randperm(200)[:16] for _ in models])
     w = torch.stack([get_flat(m) for m in models]).requires_grad_()
-    losses = packed_loss_fn(arch, "softplus")(w, train.x[idx], train.y[idx])
+    losses = packed_loss_fn(arch, "softplus")(unflatten(arch, w), train.x[idx], train.y[idx])
     (grad,) = torch.autograd.grad(losses.sum(), w)
     for i, model in enumerate(models):
         xb, yb = train.x[idx[i]], train.y[idx[i]]
