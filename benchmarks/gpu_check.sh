@@ -13,6 +13,8 @@ ROOT="${LOSSLAND_DATA_ROOT:-outputs/data}"
 export LOSSLAND_DATA_ROOT="$ROOT"
 LOGS="$(mktemp -d)"
 declare -a ROWS=()
+PY=${PYTHON:-python}
+[ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python  # README's virtualenv
 
 step() {  # step NAME TIMEOUT_S COMMAND...: run, keep its log, add a summary row
   local name=$1 limit=$2
@@ -28,25 +30,28 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run, keep its log, add a summary row
   tail -n 25 "$LOGS/$name.log"
 }
 
-GPU=$(python -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')")
+if ! GPU=$($PY -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"); then
+  echo "gpu_check: $PY cannot import torch: install lossland first (README, pip install -e '.[dev]')"
+  exit 1
+fi
 if [ -z "$GPU" ]; then
-  step cuda-tests 120 python -m pytest -q -rs tests/test_cuda.py
+  step cuda-tests 120 $PY -m pytest -q -rs tests/test_cuda.py
   echo "gpu_check: no CUDA GPU found (torch.cuda.is_available() is False): the CUDA tests were"
   echo "skipped and nothing else was run. Run this script on a machine with one GPU."
   exit 0
 fi
 
-step cuda-tests 120 python -m pytest -q -x tests/test_cuda.py
-step cuda-sweep 60 python -m lossland.train -m arch=fcp,lstm opt=sgd,lbfgs seed=0 seeds_per_task=4 \
+step cuda-tests 120 $PY -m pytest -q -x tests/test_cuda.py
+step cuda-sweep 60 $PY -m lossland.train -m arch=fcp,lstm opt=sgd,lbfgs seed=0 seeds_per_task=4 \
   device=cuda "dataset.root=$ROOT" dataset.n_train=2000 dataset.n_eval=1000 opt.epochs=5 \
   "out_dir=$LOGS/sweep"
-step train-throughput 140 python benchmarks/train_throughput.py --root "$ROOT" --ks 1,16,75 \
+step train-throughput 140 $PY benchmarks/train_throughput.py --root "$ROOT" --ks 1,16,75 \
   --epochs 1 --opts sgd,lbfgs --denormal-iters 0
-step pathfinder 50 python benchmarks/pathfinder.py --root "$ROOT" --images 10000 --reps 2
-step study-cost 80 python benchmarks/study_cost.py --root "$ROOT" --reps 1
+step pathfinder 50 $PY benchmarks/pathfinder.py --root "$ROOT" --images 10000 --reps 2
+step study-cost 80 $PY benchmarks/study_cost.py --root "$ROOT" --reps 1
 
 echo
-echo "gpu_check on $GPU ($(python -c 'import torch; print("torch", torch.__version__)'))"
+echo "gpu_check on $GPU ($($PY -c 'import torch; print("torch", torch.__version__)'))"
 printf '%-18s %-16s %7s\n' step status time
 for row in "${ROWS[@]}"; do echo "$row"; done
 grep -h "whole study" "$LOGS/study-cost.log" || true

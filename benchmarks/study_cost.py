@@ -16,23 +16,21 @@ Prints a table; nothing is asserted.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
-from timing import timed  # benchmarks/timing.py, beside this script
+from pathfinder import job_step_seconds  # benchmarks/pathfinder.py, beside this script
 from train_throughput import OPT, median_seconds, pack_epoch, seq_epoch
 
 from lossland import archs, packs
 from lossland.basis_loss import basis_loss_fn
+from lossland.config import compose
 from lossland.data import load_split
 from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
-from lossland.pathfinder import find_path
 from lossland.study import load_study
 from lossland.training import resolve_device
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 SEEDS, N_TRAIN, N_TEST, PAIRS = 75, 50_000, 10_000, 300
 SETS = {land: len(names) for land, names in load_study().landscapes.items()}  # sets per landscape
 
@@ -50,19 +48,13 @@ def epoch_seconds(arch: str, opt: str, k: int, images: int, device) -> tuple[flo
 
 
 def path_step_seconds(arch: str, images: int, finder, device) -> tuple[float, int | None]:
-    """Marginal seconds of one path step (one pair, M points) on `images` train images."""
+    """Seconds of one path step (one pair, M points) on `images` train images, as jobs run it."""
     split = load_split(ARGS.root, "train", device, images)
     chunk = point_chunk_for(arch, device, finder.point_chunk)
     loss = basis_loss_fn(arch, "softplus", split.x, split.y, finder.image_chunk, chunk)
     torch.manual_seed(0)
     w_i, w_j = (get_flat(build_model(arch)).to(device) for _ in range(2))
-
-    def run(steps: int) -> float:
-        kw = dict(n_points=finder.n_points, n_fourier=finder.n_fourier)
-        return timed(lambda: find_path(loss, w_i, w_j, steps=steps, **kw), device)
-
-    run(1)
-    return (run(1 + ARGS.reps) - run(1)) / ARGS.reps, chunk
+    return job_step_seconds(loss, w_i, w_j, device, ARGS.reps), chunk
 
 
 def main() -> None:
@@ -82,8 +74,8 @@ def main() -> None:
     images = args.images or (N_TRAIN if gpu else 2000)
     path_images = args.path_images or (N_TEST if gpu else 1000)
     name = torch.cuda.get_device_name(device) if gpu else f"cpu, {torch.get_num_threads()} threads"
-    finder = OmegaConf.load(CONF / "paths.yaml").finder
-    budgets = {opt: OmegaConf.load(CONF / "opt" / f"{opt}.yaml").epochs for opt in OPT}
+    finder = compose("paths").finder  # conf/paths.yaml with its default finder (fourier)
+    budgets = {opt: compose("train", [f"opt={opt}"]).opt.epochs for opt in OPT}
     print(f"device {device} ({name}); unit costs on {images} / {path_images} images, scaled")
     print(f"{'stage':14} {'arch':6} {'unit s':>9} {'how':>12} {'units':>9} {'hours':>8}")
     total: dict[str, float] = {}

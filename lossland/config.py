@@ -258,3 +258,14 @@ class ProbeJobConfig:
     device: str = "auto"
     out_dir: str = "outputs"
     train_sig: str | None = None  # which training config's runs form the set (when several)
+
+
+def compose(config_name: str, overrides: list[str] = (), hydra: bool = False) -> Any:
+    """The config a command line would compose (e.g. `compose("paths", ["arch=ae"])`), without
+    running Hydra's job machinery; `hydra=True` keeps Hydra's node (its run and sweep dirs)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name, overrides=list(overrides), return_hydra_config=hydra)

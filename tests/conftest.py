@@ -38,19 +38,6 @@ def run_module(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.C
     return done
 
 
-def compose(config_name: str, overrides: list[str], hydra: bool = False):
-    """The config a command line would compose, without running Hydra's job machinery
-    (`hydra=True`: with Hydra's node, e.g. its run and sweep directories)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from lossland.config import register_configs
-
-    register_configs()
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        return hydra_compose(config_name, overrides=overrides, return_hydra_config=hydra)
-
-
 TINY = ["dataset.n_train=300", "dataset.n_eval=200", "opt.epochs=3"]
 
 

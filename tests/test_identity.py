@@ -20,6 +20,7 @@ import pytest
 
 from lossland import archs, checks, data, identity, storage, training
 from lossland.cli import absolute_paths
+from lossland.config import compose
 from lossland.errors import LosslandError
 from lossland.path_job import PAIRS_FILE, pair_file, run_paths, set_dir_of, shard_done
 from lossland.report.configs import keep_one_config
@@ -27,7 +28,7 @@ from lossland.report.records import load_paths, load_runs
 from lossland.report.status import failed_path_jobs
 from lossland.solution_sets import build_set
 from lossland.study import load_study
-from tests.conftest import REPO, TINY, compose, run_module
+from tests.conftest import REPO, TINY, run_module
 from tests.test_path_job import FAST, paths_cfg
 
 

@@ -19,11 +19,12 @@ from omegaconf import OmegaConf
 from torch.nn.utils import parameters_to_vector
 
 from lossland import checks, trainers, training
+from lossland.config import compose
 from lossland.data import Split, load_split
 from lossland.errors import LosslandError
 from lossland.models import batch_loss, build_model
 from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
-from tests.conftest import REPO, compose
+from tests.conftest import REPO
 from tests.test_resume import Killed, one_thread, same_result, tiny  # noqa: F401 (fixture)
 
 ENTRIES = sorted(p.stem for p in (REPO / "conf" / "opt").glob("*.yaml"))

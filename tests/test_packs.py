@@ -19,9 +19,9 @@ import torch
 from omegaconf import OmegaConf
 
 from lossland import packs, training
+from lossland.config import compose
 from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
 from lossland.training import W_TEST_FILE, W_TRAIN_FILE
-from tests.conftest import compose
 from tests.test_resume import Killed, one_thread, same_result, tiny  # noqa: F401 (fixture)
 
 RTOL = 1e-5

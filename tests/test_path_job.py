@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from lossland.cli import absolute_paths
+from lossland.config import compose
 from lossland.errors import LosslandError
 from lossland.path_job import run_paths, set_dir_of
-from tests.conftest import compose, run_module
+from tests.conftest import run_module
 
 FAST = [
     "n_select=3",

@@ -12,10 +12,11 @@ import time
 import numpy as np
 import pytest
 
+from lossland.config import compose
 from lossland.errors import LosslandError
 from lossland.probe import probe_paths
 from lossland.probe_job import flag_non_finite, run_probe
-from tests.conftest import REPO, compose, run_module
+from tests.conftest import REPO, run_module
 
 FAST = ["n_select=3", "n_runs=4", "dataset.n_train=300", "dataset.n_eval=200"]
 

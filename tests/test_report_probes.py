@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from lossland.config import compose
 from lossland.probe import probe_paths
 from lossland.probe_job import run_probe
 from lossland.report import build_report
 from lossland.report.probes import permutation_test, sharpness_verdicts
 from lossland.study import load_study
-from tests.conftest import compose
 
 FAST = ["n_select=3", "n_runs=4", "dataset.n_train=300", "dataset.n_eval=200"]
 

@@ -21,10 +21,11 @@ import torch
 
 from lossland import training
 from lossland.cli import absolute_paths
+from lossland.config import compose
 from lossland.errors import LosslandError
 from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
 from lossland.training import W_TEST_FILE, W_TRAIN_FILE, train_one, train_task
-from tests.conftest import REPO, compose, run_module
+from tests.conftest import REPO, run_module
 
 TIMINGS = ("train_seconds", "seconds_per_epoch")
 

@@ -17,12 +17,13 @@ import pytest
 from omegaconf import OmegaConf
 
 from lossland import checks, identity, storage
+from lossland.config import compose
 from lossland.errors import LosslandError
 from lossland.path_job import run_paths
 from lossland.report import build_report
 from lossland.report.figures import grid_shape
 from lossland.study import load_study, study_of
-from tests.conftest import REPO, compose
+from tests.conftest import REPO
 
 # The paper's design, written out by hand from the paper (Sec. III, Figs. 4-6, Table S1).
 PAPER_SETS = {

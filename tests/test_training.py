@@ -9,9 +9,10 @@ import pytest
 
 from lossland import archs
 from lossland.cli import absolute_paths
+from lossland.config import compose
 from lossland.errors import LosslandError
 from lossland.training import run_dir, train_one
-from tests.conftest import compose, run_module
+from tests.conftest import run_module
 
 
 def tiny(mnist_root, out_dir, *overrides: str):
