@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
-from lossland import archs
+from lossland import archs, cpu
 from lossland.basis_loss import basis_loss_fn
 from lossland.data import load_split
 from lossland.models import build_model, get_flat
@@ -73,6 +73,7 @@ def loop_step_seconds(arch, x, y, w_i, w_j, device: torch.device, steps: int) ->
         b.grad = grad
         adam.step()
 
+    step()  # warm-up (the module is new)
     return statistics.median(timed(step, device) for _ in range(steps))
 
 
@@ -111,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # as every entry point does (lossland.cli)
+    cpu.tune()  # as every entry point does (lossland.cli)
     device = resolve_device(args.device)
     train = load_split(args.root, "train", device, limit=args.images)
     finder = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "paths.yaml").finder

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from pathfinder import job_step_seconds  # benchmarks/pathfinder.py, beside this script
 from train_throughput import OPT, median_seconds, pack_epoch, seq_epoch
 
-from lossland import archs, packs
+from lossland import archs, cpu, packs
 from lossland.basis_loss import basis_loss_fn
 from lossland.config import compose
 from lossland.data import load_split
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2, help="timed epochs / steps per unit")
     global ARGS
     ARGS = args = parser.parse_args()
+    cpu.tune()  # as every entry point does (lossland.cli)
     device = resolve_device(args.device)
     gpu = device.type == "cuda"
     k = args.k or (75 if gpu else 16)

@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 from pathfinder import matmul_gflops  # benchmarks/pathfinder.py, beside this script
 from timing import timed
 
-from lossland import packs
+from lossland import cpu, packs
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn, packed_loss_fn, unflatten, widest_layer
 from lossland.lbfgs_gss import LBFGSGSS
@@ -145,6 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    cpu.tune()  # as every entry point does (lossland.cli)
     device = resolve_device(args.device)
     train = load_split(args.root, "train", device, args.images)
     test = load_split(args.root, "test", device)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from lossland import archs
+from lossland import archs, cpu
 from lossland.errors import LosslandError
 from lossland.progress import log
 
@@ -18,13 +17,9 @@ T = TypeVar("T")
 
 
 def run_reporting_errors(job: Callable[[], T]) -> T:
-    """Run `job`; a LosslandError is logged as one line and exits with status 2.
-
-    Subnormal floats are flushed to zero: near a deep minimum CPU arithmetic on them is up to
-    10x slower, and they are far below the resolution of any loss or weight we record
-    (tests/test_denormals.py: training, path finding and evaluation results unchanged).
-    """
-    torch.set_flush_denormal(True)  # False where the CPU cannot (then nothing changes)
+    """Run `job` with the CPU tuned (`cpu.tune`: denormals flushed, freed memory kept); a
+    LosslandError is logged as one line and exits with status 2."""
+    cpu.tune()
     try:
         return job()
     except LosslandError as e:

@@ -87,11 +87,34 @@ def params_loss_fn(
     arch: str, act: str, twice: bool = False
 ) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
     """(unflattened params of B vectors, x, y) -> [B] losses; build it outside torch.func
-    transforms (it makes a module on `meta`, which vmap counts as randomness)."""
+    transforms (it makes a module on `meta`, which vmap counts as randomness). One vector
+    (B = 1) goes through the net's own module: a batched form only pays for many (vmap makes
+    LeNet's convolutions grouped ones; nn.LSTM has a fused kernel the LSTM's twin lacks)."""
     twin = archs.get(arch).batched
-    if twin is not None:
-        return twin.losses_twice if twice else twin.losses
-    return _vmapped_losses(arch, act)
+    if twin is not None and twice:
+        return twin.losses_twice
+    many = twin.losses if twin is not None else _vmapped_losses(arch, act)
+    one = _module_loss(arch, act)
+
+    def losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        if next(iter(params.values())).shape[0] == 1:
+            return one({name: p[0] for name, p in params.items()}, x, y)[None]
+        return many(params, x, y)
+
+    return losses
+
+
+def _module_loss(arch: str, act: str) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
+    """(params of one vector, x, y) -> its loss, through the nn.Module itself."""
+    with torch.random.fork_rng(devices=[]):  # a real module for its buffers; no RNG use seen
+        model = build_model(arch, act)
+    buffers = dict(model.named_buffers())  # the LSTM's pixel permutation
+
+    def one(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        state = {**{name: b.to(x.device) for name, b in buffers.items()}, **params}
+        return loss_from_outputs(arch, functional_call(model, state, (x,)), x, y)
+
+    return one
 
 
 def _vmapped_losses(arch: str, act: str) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
@@ -102,14 +125,7 @@ def _vmapped_losses(arch: str, act: str) -> Callable[[dict[str, Tensor], Tensor,
     def one(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         return loss_from_outputs(arch, functional_call(model, params, (x,)), x, y)
 
-    stacked = vmap(one, in_dims=(0, None, None))
-
-    def losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        if next(iter(params.values())).shape[0] == 1:  # one vector: the net's own layers
-            return one({name: p[0] for name, p in params.items()}, x, y)[None]
-        return stacked(params, x, y)
-
-    return losses
+    return vmap(one, in_dims=(0, None, None))
 
 
 @cache

@@ -31,10 +31,11 @@ from lossland.training import cached_split, resolve_device
 
 LANDSCAPES = {"train": "train", "test": "test"}  # landscape -> data split
 # Path points per batched call where more are slower than the per-point loop on that device
-# (benchmarks/pathfinder.py, README "Speed"). On the CPU: vmap makes LeNet's convolutions
-# grouped ones, so one point per call (the net's own layers); ae's 784-wide output layer,
-# sigmoid and squared error are memory-bound, and 2 points' activations stay in cache.
-POINT_CHUNK_CAP = {("lenet", "cpu"): 1, ("ae", "cpu"): 2}
+# (benchmarks/pathfinder.py, README "Speed"). On the CPU, one point per call goes through the
+# net's own module (`functional.params_loss_fn`): for LeNet, whose convolutions vmap makes
+# grouped ones, and the LSTM, whose nn.LSTM kernel beats its batched twin there; ae's
+# 784-wide output layer, sigmoid and squared error are memory-bound: 2 points stay in cache.
+POINT_CHUNK_CAP = {("lenet", "cpu"): 1, ("lstm", "cpu"): 1, ("ae", "cpu"): 2}
 
 
 def point_chunk_for(arch: str, device: torch.device, configured: int | None) -> int | None:
@@ -99,16 +100,19 @@ def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
     """The pairs' endpoints: the set named by `set`, or the rows of the file `weights`."""
     if cfg.get("weights"):
         return weight_file_source(str(cfg.weights), cfg.arch.name, str(cfg.arch.act))
-    return build_set(
-        cfg.out_dir,
+    return build_set(*set_args(cfg), write=write, study=study_of(cfg))
+
+
+def set_args(cfg: DictConfig) -> tuple[str, str, str, int, int, bool, str | None]:
+    """`solution_sets.build_set`'s first arguments as a path job's config gives them."""
+    return (
+        str(cfg.out_dir),
         cfg.arch.name,
         cfg.set,
         cfg.n_select,
         cfg.n_runs,
         cfg.allow_partial,
         cfg.get("train_sig"),
-        write=write,
-        study=study_of(cfg),
     )
 
 
@@ -162,16 +166,7 @@ def shard_done(cfg: DictConfig) -> bool:
     if cfg.get("weights"):
         solution = solution_of(cfg, write=False)
     else:
-        solution = checked_set(
-            str(cfg.out_dir),
-            cfg.arch.name,
-            cfg.set,
-            cfg.n_select,
-            cfg.n_runs,
-            cfg.allow_partial,
-            cfg.get("train_sig"),
-            study_of(cfg),
-        )
+        solution = checked_set(*set_args(cfg), study_of(cfg))
     mine = shard_of(
         fixed_pairs(set_dir, solution, cfg.n_pairs, cfg.pair_seed, write=False),
         cfg.shard,

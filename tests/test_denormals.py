@@ -51,12 +51,3 @@ def test_flushing_denormals_at_a_deep_minimum_changes_nothing(mnist_root):
         assert err_flushed <= 1.01 * err_kept + 1e-30
     assert flushed[0] == pytest.approx(kept[0], rel=1e-6)
     torch.testing.assert_close(flushed[1], kept[1], rtol=1e-5, atol=1e-12)
-
-
-def test_entry_points_flush(monkeypatch):
-    from lossland import cli
-
-    calls = []
-    monkeypatch.setattr(torch, "set_flush_denormal", lambda on: calls.append(on) or True)
-    assert cli.run_reporting_errors(lambda: 7) == 7
-    assert calls == [True]
