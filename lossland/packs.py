@@ -261,13 +261,18 @@ def sgd_pack_epoch(
     (views of the pack's W) are updated in place."""
     x, y = train.x, train.y
     orders = torch.stack([torch.randperm(len(y), generator=g) for g in shuffles]).to(x.device)
+    own = {name: p.detach().clone() for name, p in params.items()}  # contiguous: faster steps
+    rows = x.flatten(1)  # index_select on rows: 2x faster than x[idx] on the CPU
     for i in range(0, orders.shape[1], opt.batch_size):
         idx = orders[:, i : i + opt.batch_size]  # [k, b]: each seed's own mini-batch
-        leaves = {name: p.detach().requires_grad_() for name, p in params.items()}
-        losses = step_losses(leaves, x[idx], y[idx])
+        images = rows.index_select(0, idx.flatten()).view(*idx.shape, *x.shape[1:])
+        leaves = {name: p.detach().requires_grad_() for name, p in own.items()}
+        losses = step_losses(leaves, images, y[idx])
         grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
-        for p, grad in zip(params.values(), grads, strict=True):
+        for p, grad in zip(own.values(), grads, strict=True):
             p.add_(grad, alpha=-opt.lr)  # torch.optim.SGD's update, row by row
+    for p, trained in zip(params.values(), own.values(), strict=True):
+        p.copy_(trained)
 
 
 @torch.no_grad()
