@@ -57,6 +57,13 @@ def check_batched_losses(name: str, x: torch.Tensor, y: torch.Tensor) -> None:
         torch.testing.assert_close(
             functional.batched_loss_fn(name, "softplus", x, y)(w), expected, rtol=RTOL, atol=0
         )
+        # one vector goes through the module itself (path jobs' one point per call)
+        torch.testing.assert_close(
+            functional.batched_loss_fn(name, "softplus", x, y)(w[1:2]),
+            expected[1:2],
+            rtol=RTOL,
+            atol=0,
+        )
         torch.testing.assert_close(
             functional.batched_loss_fn(name, "softplus", x, y, twice=True)(w),
             expected,
