@@ -3,11 +3,10 @@
 # full-data seed per net and rate, 100 epochs; every shorter budget is read off the same curves.
 # Resumable (finished runs are skipped). Then prints README's "SGD defaults" table:
 #
-#   ARCHS="fcp ae" jobs/sgd_lr_study.sh          # fcp: ~1 min per rate on 1 core, ae: ~3 min
-#   python analysis/sgd_table.py                 # the table alone, from the records
-#
-# lenet (12 s/epoch) and lstm (5 s/epoch) take hours per rate on a 2-core CPU: run them where
-# there is a GPU, e.g.  ARCHS="lenet lstm" jobs/sgd_lr_study.sh
+#   ARCHS="fcp ae lenet lstm" jobs/sgd_lr_study.sh   # per rate on 1 core: fcp ~1 min, ae ~3,
+#                                                    # lstm ~7, lenet ~17
+#   LRS="1.0" ARCHS=lstm jobs/sgd_lr_study.sh        # another rate
+#   python analysis/sgd_table.py                     # the table alone, from the records
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${ROOT:-docs/reproduction/sgd-lr}

@@ -158,3 +158,12 @@ def test_out_of_range_optimizer_settings_are_refused(overrides):
     key = overrides[1].split("=")[0]
     with pytest.raises(LosslandError, match=f"bad value: {key}="):
         checks.check_values(compose("train", overrides), "train")
+
+
+def test_a_net_can_tune_an_optimizer():
+    """conf/tuned/<arch>_<opt>.yaml (the LSTM's SGD rate) applies to that pair only; a command
+    line override still wins."""
+    assert compose("train", ["arch=lstm", "opt=sgd"]).opt.lr == 1.0
+    assert compose("train", ["arch=fcp", "opt=sgd"]).opt.lr == 0.1
+    assert compose("train", ["arch=lstm", "opt=momentum"]).opt.lr == 0.01
+    assert compose("train", ["arch=lstm", "opt=sgd", "opt.lr=0.1"]).opt.lr == 0.1
