@@ -139,7 +139,7 @@ needs_slurm = pytest.mark.skipif(WHY_NO_SLURM is not None, reason=str(WHY_NO_SLU
 
 def task_cfg(out_dir: Path, mnist_root: Path, *overrides: str):
     """The config of the single task these overrides make (as the sweep composes it)."""
-    from tests.conftest import compose as compose_task
+    from lossland.config import compose as compose_task
 
     return absolute_paths(
         compose_task("train", [f"out_dir={out_dir}", f"dataset.root={mnist_root}", *overrides])
