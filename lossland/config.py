@@ -6,6 +6,7 @@ comments that cite the paper, these hold the types and the allowed choices.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -260,7 +261,7 @@ class ProbeJobConfig:
     train_sig: str | None = None  # which training config's runs form the set (when several)
 
 
-def compose(config_name: str, overrides: list[str] = (), hydra: bool = False) -> Any:
+def compose(config_name: str, overrides: Sequence[str] = (), hydra: bool = False) -> Any:
     """The config a command line would compose (e.g. `compose("paths", ["arch=ae"])`), without
     running Hydra's job machinery; `hydra=True` keeps Hydra's node (its run and sweep dirs)."""
     from hydra import compose as hydra_compose

@@ -87,14 +87,15 @@ def params_loss_fn(
     arch: str, act: str, twice: bool = False
 ) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
     """(unflattened params of B vectors, x, y) -> [B] losses; build it outside torch.func
-    transforms (it makes a module on `meta`, which vmap counts as randomness). One vector
-    (B = 1) goes through the net's own module: a batched form only pays for many (vmap makes
-    LeNet's convolutions grouped ones; nn.LSTM has a fused kernel the LSTM's twin lacks)."""
+    transforms (it builds a module, which vmap counts as randomness). Many vectors go through
+    the LSTM's twin or a vmap of the net's module, the data shared, not copied; one vector (B =
+    1) through the module itself: a batched form only pays for many (vmap makes LeNet's
+    convolutions grouped ones; nn.LSTM has a fused kernel the LSTM's twin lacks)."""
     twin = archs.get(arch).batched
     if twin is not None and twice:
         return twin.losses_twice
-    many = twin.losses if twin is not None else _vmapped_losses(arch, act)
     one = _module_loss(arch, act)
+    many = twin.losses if twin is not None else vmap(one, in_dims=(0, None, None))
 
     def losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         if next(iter(params.values())).shape[0] == 1:
@@ -115,17 +116,6 @@ def _module_loss(arch: str, act: str) -> Callable[[dict[str, Tensor], Tensor, Te
         return loss_from_outputs(arch, functional_call(model, state, (x,)), x, y)
 
     return one
-
-
-def _vmapped_losses(arch: str, act: str) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
-    """vmap of the nn.Module itself over stacked parameters; the data are shared, not copied."""
-    with torch.device("meta"):  # parameters are always supplied; meta avoids init and RNG use
-        model = build_model(arch, act)
-
-    def one(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        return loss_from_outputs(arch, functional_call(model, params, (x,)), x, y)
-
-    return vmap(one, in_dims=(0, None, None))
 
 
 @cache
