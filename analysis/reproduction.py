@@ -10,6 +10,7 @@ and the paper's claims, each marked reproduced / not reproduced / not testable a
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -89,6 +90,17 @@ def verdict(holds: bool | None, p: float | None, n_a: int, n_b: int) -> str:
     if holds and p < ALPHA:
         return f"reproduced (p = {p:.3g}, n = {n_a} + {n_b})"
     return f"not reproduced (p = {p:.3g}, n = {n_a} + {n_b})"
+
+
+def readable(tests: pd.DataFrame) -> pd.DataFrame:
+    """Numbers to 3-4 significant digits, intervals as [low, high]."""
+    out = tests.copy()
+    for col in out.columns:
+        if col.endswith("_ci"):
+            out[col] = [f"[{lo:.3g}, {hi:.3g}]" for lo, hi in out[col]]
+        elif out[col].dtype.kind == "f":
+            out[col] = [f"{x:.4g}" for x in out[col]]
+    return out
 
 
 def run_table(recs: list[dict]) -> str:
@@ -209,8 +221,8 @@ def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) ->
         lines += ["BFGS vs SGD heights: no landscape has paths of both sets yet.", ""]
         return out
     lines += ["BFGS vs SGD heights, the solution as the unit (p_paths_descriptive: the old "
-              "Mann-Whitney over paths, descriptive only):", "",
-              md_table(tests.round(4)), ""]  # fmt: skip
+              "Mann-Whitney over paths, descriptive only; intervals: 95% bootstrap over "
+              "solutions):", "", md_table(readable(tests)), ""]  # fmt: skip
     return out
 
 
@@ -307,7 +319,7 @@ def curves_figure(root: Path, page: Path, sgd: list[dict]) -> list[str]:
     axes[0].legend(title="dashed: paper L-BFGS, dotted: paper SGD", fontsize=8)
     out = root / "curves.png"
     fig.savefig(out, dpi=90)
-    return [f"![loss curves]({out.relative_to(page.parent).as_posix()})", ""]
+    return [f"![loss curves]({Path(os.path.relpath(out, page.parent)).as_posix()})", ""]
 
 
 def precision_section(root: Path) -> list[str]:
@@ -354,6 +366,65 @@ def precision_section(root: Path) -> list[str]:
     return lines
 
 
+FROZEN = 0.9  # a run froze when its loss last fell before this fraction of its budget
+
+
+def whole_runs_section(root: Path) -> list[str]:
+    """Whole runs per variant: does float32 leave iterations unused (the loss frozen)?"""
+    rows, summary = [], {}
+    for name in VARIANTS:
+        recs = [r for r in runs(root / name, "lbfgs") if r.get("lbfgs")]
+        if not recs:
+            continue
+        lowest = float(np.median([r["min_train_loss"] for r in recs]))
+        last = float(np.median([r["lbfgs"]["last_decrease_iter"] / r["lbfgs"]["n_iter"]
+                                for r in recs]))  # fmt: skip
+        failed = np.median([r["lbfgs"]["n_failed"] / r["lbfgs"]["n_iter"] for r in recs])
+        summary[name] = (lowest, last, len(recs))
+        rows.append(
+            {
+                "variant": name,
+                "precision": recs[0]["config"].get("precision", "float32"),
+                "n": len(recs),
+                "median lowest train loss": e(lowest),
+                "median last decrease (share of budget)": f"{last:.2f}",
+                "median failed searches (share)": f"{failed:.2f}",
+                "froze early": "yes" if last < FROZEN else "no",
+            }
+        )
+    if not rows:
+        return []
+    lines = [
+        f"Whole full-data runs (a run froze early when its loss last fell before "
+        f"{FROZEN:.0%} of its iterations):",
+        "",
+        md_table(pd.DataFrame(rows)),
+        "",
+    ]
+    paper = PAPER_TABLE1["fcp"][0]
+    for name, (lowest, last, _) in summary.items():
+        if name.endswith("float64"):
+            continue
+        if last >= FROZEN:
+            lines.append(f"- {name}: float32 does not stop this search early (its loss "
+                         f"last falls at {last:.0%} of the budget); float64 is not needed "
+                         "for it.")  # fmt: skip
+            continue
+        text = (f"- {name}: float32 stops this search early (its loss last falls at {last:.0%} "
+                f"of the budget, at {e(lowest)}); ")  # fmt: skip
+        if f"{name}-float64" not in summary:
+            lines.append(text + "the float64 run has not finished yet.")
+            continue
+        low64, last64, n64 = summary[f"{name}-float64"]
+        lines.append(
+            text + f"in float64 the same search goes on to {e(low64)} (n = {n64}) and stops "
+            f"in turn at {last64:.0%}. The paper's mean is {e(paper)}: float64 takes this "
+            + ("search closer to it." if abs(math.log10(low64 / paper))
+               < abs(math.log10(lowest / paper)) else "search further from it.")
+        )  # fmt: skip
+    return lines + [""]
+
+
 def main(argv: list[str]) -> None:
     global FULL_DATA_ONLY
     settings = dict(a.split("=", 1) for a in argv if "=" in a)
@@ -381,6 +452,7 @@ def main(argv: list[str]) -> None:
         found[name] = variant_section(root, name, sgd, lines)
     lines += curves_figure(root, page, sgd)
     lines += precision_section(root)
+    lines += whole_runs_section(root)
     lines += ["## The paper's claims about fcp", ""]
     for name, v in found.items():
         lines += [f"### {VARIANTS[name]}", "", *claims(v), ""]

@@ -37,6 +37,17 @@ def test_page_from_records(tiny_sweep, tmp_path):
     # 3 + 3 solutions: the smallest possible p is 2/20 = 0.1 > 0.05
     assert "BFGS paths are higher than SGD paths: not testable at this n (n = 3 + 3" in text
     assert "No finished full-data run yet." in text  # the authors' variant has no records here
+    # whole runs: the median share of iterations before the loss last fell, counted here from
+    # each run's own train curve (its last step down) rather than the optimizer's diagnostics
+    shares = []
+    for result in (root / "fcp-spec" / "train" / "fcp").glob("lbfgs/*/seed=*/result.json"):
+        curve = json.loads(result.read_text())["curves"]["train"]
+        last = max(k for k in range(1, len(curve)) if curve[k] < curve[k - 1])
+        shares.append(last / (len(curve) - 1))
+    row = next(line for line in text.splitlines() if line.startswith("| fcp-spec | float32 | 4 |"))
+    share = float(row.split("|")[5])
+    assert abs(share - sorted(shares)[1:3][0] / 2 - sorted(shares)[1:3][1] / 2) <= 0.005
+    assert ("| yes |" in row) == (share < 0.9)
 
 
 def test_precision_check_continues_a_run_in_both_dtypes(tiny_sweep, mnist_root, tmp_path):
