@@ -28,6 +28,7 @@ from lossland.report.stats import (
     longer_fraction,
     project,
     separation_score,
+    separation_test,
 )
 from lossland.report.status import seed_ranges
 from lossland.report.tables import fmt, to_markdown
@@ -298,6 +299,18 @@ def test_separation_score_sees_clusters_and_chance():
     same = project(rng.normal(0, 0.1, (24, n_prm)), rng.normal(0, 0.1, (24, n_prm)))
     assert separation_score(same.kpca, same.labels) < 0.8
     assert np.isnan(separation_score(np.zeros((3, 2)), np.array([0, 0, 1])))
+
+
+def test_separation_test_p_value_is_the_permutation_rank():
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.zeros(10, int), np.ones(10, int)]
+    apart = np.r_[rng.normal(0, 0.1, (10, 2)), rng.normal(5, 0.1, (10, 2))]
+    # no permuted labeling of 10 + 10 far-apart points is classified perfectly, so the observed
+    # accuracy 1.0 ranks first of 1 + 99: p = 1 / 100
+    assert separation_test(apart, labels, n_permutations=99) == (1.0, 0.01)
+    mixed = rng.normal(0, 1, (20, 2))
+    assert separation_test(mixed, labels, n_permutations=99)[1] > 0.05
+    assert all(np.isnan(separation_test(np.zeros((3, 2)), np.array([0, 0, 1]))))
 
 
 def test_height_tests_compare_bfgs_with_sgd():

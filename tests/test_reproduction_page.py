@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,9 @@ def test_page_from_records(tiny_sweep, tmp_path):
     assert "-1.44e-03" in text  # Table S1's paper row
     # 3 + 3 solutions: the smallest possible p is 2/20 = 0.1 > 0.05
     assert "BFGS paths are higher than SGD paths: not testable at this n (n = 3 + 3" in text
+    # Fig. 6 as a label-permutation test; 3 + 3 vectors: the smallest p is 2/20 > 0.05
+    fig6 = r"Fig\. 6: kPCA .* than chance \(accuracy [0-9.]+\): not testable at this n \(n = 3 \+ 3"
+    assert re.search(fig6, text)
     assert "No finished full-data run yet." in text  # the authors' variant has no records here
     # whole runs: the median share of iterations before the loss last fell, counted here from
     # each run's own train curve (its last step down) rather than the optimizer's diagnostics

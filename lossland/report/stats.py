@@ -3,7 +3,8 @@
 Also the numbers the paper only shows as pictures: per arch, the median path height of each set,
 a permutation test of BFGS vs SGD heights whose unit is the solution (the Mann-Whitney test over
 paths kept as descriptive), and how well the BFGS and SGD clusters
-separate in (kernel) PCA space, as a cross-validated linear classifier's accuracy on PC1-PC2.
+separate in (kernel) PCA space, as a cross-validated linear classifier's accuracy on PC1-PC2
+and its label-permutation p.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 from sklearn.decomposition import PCA, KernelPCA
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
+from sklearn.model_selection import StratifiedKFold, cross_val_score, permutation_test_score
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from lossland.study import Comparison
@@ -85,13 +86,37 @@ def separation_score(coords: np.ndarray, labels: np.ndarray, max_folds: int = 5)
 
     Stratified k-fold, k = min(max_folds, smaller class size); NaN when a class has < 2 points.
     """
-    counts = np.bincount(labels, minlength=2)
-    k = int(min(max_folds, counts.min()))
-    if k < 2:
+    setup = classifier_and_folds(labels, max_folds)
+    if setup is None:
         return float("nan")
-    model = make_pipeline(StandardScaler(), LogisticRegression())
-    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=0)
+    model, folds = setup
     return float(cross_val_score(model, coords, labels, cv=folds).mean())
+
+
+def separation_test(
+    coords: np.ndarray, labels: np.ndarray, n_permutations: int = 199, max_folds: int = 5
+) -> tuple[float, float]:
+    """(accuracy, p): separation_score and the chance of an accuracy as high with the labels
+    permuted (sklearn's permutation_test_score; the projection never saw the labels)."""
+    setup = classifier_and_folds(labels, max_folds)
+    if setup is None:
+        return float("nan"), float("nan")
+    model, folds = setup
+    score, _, p = permutation_test_score(
+        model, coords, labels, cv=folds, n_permutations=n_permutations, random_state=0
+    )
+    return float(score), float(p)
+
+
+def classifier_and_folds(
+    labels: np.ndarray, max_folds: int
+) -> tuple[Pipeline, StratifiedKFold] | None:
+    """The separation classifier and its stratified folds; None when a class has < 2 points."""
+    k = int(min(max_folds, np.bincount(labels, minlength=2).min()))
+    if k < 2:
+        return None
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    return model, StratifiedKFold(n_splits=k, shuffle=True, random_state=0)
 
 
 def longer_fraction(a: np.ndarray, b: np.ndarray) -> float:
