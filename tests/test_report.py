@@ -27,7 +27,6 @@ from lossland.report.stats import (
     lengths,
     longer_fraction,
     project,
-    separation_score,
     separation_test,
 )
 from lossland.report.status import seed_ranges
@@ -157,7 +156,7 @@ def test_report_figures_and_numbers(sweep, report):
         assert f'src="{path.name}"' in page
     sep = report.tables["separation"]
     assert set(sep.arch) == {"fcp", "lstm"} and len(sep) == 4
-    assert sep.kpca_cv_accuracy.between(0, 1).all()
+    assert sep.kpca_cv_accuracy.between(0, 1).all() and sep.kpca_p.between(0, 1).all()
     tests = report.tables["height_tests"]
     assert len(tests) == 3  # fcp: train landscape 2 pairings, test landscape 1
     assert (tests.n_a == 3).all() and tests.p_value.between(0, 1).all()
@@ -205,6 +204,7 @@ def test_partial_sweep_with_corrupt_and_diverged_records(sweep, data_root, tmp_p
     assert any(n.startswith("left out train/fcp/sgd/") and "opt.lr" in n for n in rep.notes)
     assert rep.sets[("fcp", "sgd-test")].seeds == [0]  # the one good run still makes a set
     assert np.isnan(rep.tables["separation"].query("arch == 'fcp'").kpca_cv_accuracy).all()
+    assert np.isnan(rep.tables["separation"].query("arch == 'fcp'").kpca_p).all()
     page = rep.index.read_text()
     assert str(bad) in page and "incomplete" in page and "missing" in page
     assert str(garbled) in named and str(garbled) in page
@@ -288,17 +288,18 @@ def test_lengths_use_the_midpoint_of_the_centroids():
     assert longer_fraction(np.array([1.0, 2.0]), np.array([1.5])) == 0.5
 
 
-def test_separation_score_sees_clusters_and_chance():
+def test_separation_sees_clusters_and_chance():
     rng = np.random.default_rng(0)
     n_prm = 400
     a = rng.normal(0, 0.1, (24, n_prm)) + 0.5  # shifted along one direction: kPCA PC1 splits
     b = rng.normal(0, 0.1, (24, n_prm))
     p = project(a, b)
     assert p.gamma == 1 / n_prm and p.kpca.shape == (48, 2) and p.pca.shape == (48, 2)
-    assert separation_score(p.kpca, p.labels) > 0.95
+    acc, p_value = separation_test(p.kpca, p.labels, n_permutations=99)
+    assert acc > 0.95 and p_value == 0.01
     same = project(rng.normal(0, 0.1, (24, n_prm)), rng.normal(0, 0.1, (24, n_prm)))
-    assert separation_score(same.kpca, same.labels) < 0.8
-    assert np.isnan(separation_score(np.zeros((3, 2)), np.array([0, 0, 1])))
+    acc, p_value = separation_test(same.kpca, same.labels, n_permutations=99)
+    assert acc < 0.8 and p_value > 0.05
 
 
 def test_separation_test_p_value_is_the_permutation_rank():

@@ -137,10 +137,11 @@ def weight_figures(report: Any, spec: Comparison) -> list[FigureSpec]:
             f"PC1 vs PC2 of {labels[0]} (blue) and {labels[1]} (red) vectors: kernel PCA "
             "with the RBF kernel, gamma = 1/N_prm (the paper's panel), and linear PCA beside "
             "it. Each panel gives the k-fold (k = min(5, smaller set)) cross-validated "
-            "accuracy of a logistic regression on PC1-PC2 (0.5 = chance).",
+            "accuracy of a logistic regression on PC1-PC2 (0.5 = chance) and p, the share of "
+            "199 label permutations that separate as well.",
             lambda: figures.projections(
                 {arch: c.projection for arch, c in cmp.items()},
-                {arch: c.scores for arch, c in cmp.items()},
+                {arch: c.separation for arch, c in cmp.items()},
                 labels,
                 f"{kname}: PC1-PC2 of {labels[0]} and {labels[1]}",
                 nets,

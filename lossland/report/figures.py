@@ -217,14 +217,15 @@ def length_histograms(
 
 def projections(
     proj: dict[str, Projection],
-    scores: dict[str, tuple[float, float]],
+    separation: dict[str, tuple[tuple[float, float], tuple[float, float]]],
     labels: tuple[str, str],
     title: str,
     nets: dict[str, str],
 ) -> Figure:
     """Per arch: RBF kernel PCA (the paper's panel) and linear PCA beside it, PC1 vs PC2.
 
-    scores: arch -> (kPCA, PCA) cross-validated accuracy of a linear classifier on PC1-PC2.
+    separation: arch -> (kPCA, PCA), each the cross-validated accuracy of a linear classifier
+    on PC1-PC2 and its label-permutation p.
     Two nets per row (the paper's 2 x 4 for its four nets).
     """
     rows = max(1, math.ceil(len(nets) / 2))
@@ -241,14 +242,14 @@ def projections(
     for k, (arch, net) in enumerate(nets.items()):
         ax_k, ax_l = axes[k // 2, 2 * (k % 2)], axes[k // 2, 2 * (k % 2) + 1]
         p = proj.get(arch)
-        acc = scores.get(arch, (np.nan, np.nan))
-        score = "" if p is None else ", CV acc. {:.2f}"
+        kpca, pca = separation.get(arch, ((np.nan, np.nan), (np.nan, np.nan)))
+        score = "" if p is None else ", CV acc. {:.2f} (p {:.2g})"
         ax_k.set_title(
-            f"({letter(k)}) {net}: kPCA, RBF{score.format(acc[0])}",
+            f"({letter(k)}) {net}: kPCA, RBF{score.format(*kpca)}",
             loc="left",
             fontsize=10,
         )
-        ax_l.set_title(f"{net}: linear PCA{score.format(acc[1])}", loc="left", fontsize=10)
+        ax_l.set_title(f"{net}: linear PCA{score.format(*pca)}", loc="left", fontsize=10)
         if p is None:
             no_data(ax_k)
             no_data(ax_l)

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 from sklearn.decomposition import PCA, KernelPCA
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score, permutation_test_score
+from sklearn.model_selection import StratifiedKFold, permutation_test_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -81,23 +81,13 @@ def pad2(x: np.ndarray) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 2 - x.shape[1]))) if x.shape[1] < 2 else x
 
 
-def separation_score(coords: np.ndarray, labels: np.ndarray, max_folds: int = 5) -> float:
-    """Cross-validated accuracy of a logistic regression on the 2-D coordinates (0.5 = chance).
-
-    Stratified k-fold, k = min(max_folds, smaller class size); NaN when a class has < 2 points.
-    """
-    setup = classifier_and_folds(labels, max_folds)
-    if setup is None:
-        return float("nan")
-    model, folds = setup
-    return float(cross_val_score(model, coords, labels, cv=folds).mean())
-
-
 def separation_test(
     coords: np.ndarray, labels: np.ndarray, n_permutations: int = 199, max_folds: int = 5
 ) -> tuple[float, float]:
-    """(accuracy, p): separation_score and the chance of an accuracy as high with the labels
-    permuted (sklearn's permutation_test_score; the projection never saw the labels)."""
+    """(accuracy, p): the cross-validated accuracy of a logistic regression on the 2-D
+    coordinates (0.5 = chance; stratified k-fold, k = min(max_folds, smaller class)) and the
+    chance of an accuracy as high with the labels permuted (sklearn's permutation_test_score;
+    the projection never saw the labels). NaN when a class has < 2 points."""
     setup = classifier_and_folds(labels, max_folds)
     if setup is None:
         return float("nan"), float("nan")

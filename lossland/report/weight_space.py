@@ -12,6 +12,8 @@ from lossland.report import stats
 from lossland.report.sets import LoadedSet
 from lossland.study import Comparison, Study
 
+Separation = tuple[float, float]  # CV accuracy on PC1-PC2 and its label-permutation p
+
 
 @dataclass
 class WeightSpace:
@@ -22,7 +24,7 @@ class WeightSpace:
     seeds: list[tuple[str, int]]  # (set, seed) of each row of the arrays below
     lengths: stats.Lengths
     projection: stats.Projection
-    scores: tuple[float, float]  # CV accuracy on PC1-PC2: kPCA, linear PCA
+    separation: tuple[Separation, Separation]  # kPCA, linear PCA
 
 
 def compare_sets(
@@ -42,9 +44,9 @@ def compare_sets(
                 seeds=[(spec.a, s) for s in a.seeds] + [(spec.b, s) for s in b.seeds],
                 lengths=stats.lengths(a.weights, b.weights),
                 projection=p,
-                scores=(
-                    stats.separation_score(p.kpca, p.labels),
-                    stats.separation_score(p.pca, p.labels),
+                separation=(
+                    stats.separation_test(p.kpca, p.labels),
+                    stats.separation_test(p.pca, p.labels),
                 ),
             )
     return out
@@ -61,8 +63,10 @@ def weight_space_tables(comparisons: dict) -> tuple[pd.DataFrame, pd.DataFrame, 
                 "comparison": f"{spec.a} vs {spec.b}",
                 "n_a": int((p.labels == 0).sum()),
                 "n_b": int((p.labels == 1).sum()),
-                "kpca_cv_accuracy": c.scores[0],
-                "pca_cv_accuracy": c.scores[1],
+                "kpca_cv_accuracy": c.separation[0][0],
+                "kpca_p": c.separation[0][1],
+                "pca_cv_accuracy": c.separation[1][0],
+                "pca_p": c.separation[1][1],
                 "centroid_distance": ln.centroid_distance,
                 "median_length_a": float(np.median(ln.a)),
                 "median_length_b": float(np.median(ln.b)),
