@@ -206,7 +206,8 @@ def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) ->
     lines += [
         "Fig. 5 / S3 (distances from the midpoint of the two centroids) and Fig. 6 / S4 "
         "(cross-validated accuracy of a linear classifier on PC1-PC2; 0.5 = chance, NaN when a "
-        "set has fewer than 2 vectors; p: the share of 199 label permutations that separate as "
+        f"set has fewer than 2 vectors; p: the share of {stats.SEPARATION_PERMUTATIONS} label "
+        "permutations that separate as "
         "well):",
         "",
         md_table(pd.DataFrame(rows)),

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lossland.progress import progress
-from lossland.report import figures
+from lossland.report import figures, stats
 from lossland.report.sets import LoadedSet
 from lossland.storage import write_bytes
 from lossland.study import Comparison, Study
@@ -138,7 +138,7 @@ def weight_figures(report: Any, spec: Comparison) -> list[FigureSpec]:
             "with the RBF kernel, gamma = 1/N_prm (the paper's panel), and linear PCA beside "
             "it. Each panel gives the k-fold (k = min(5, smaller set)) cross-validated "
             "accuracy of a logistic regression on PC1-PC2 (0.5 = chance) and p, the share of "
-            "199 label permutations that separate as well.",
+            f"{stats.SEPARATION_PERMUTATIONS} label permutations that separate as well.",
             lambda: figures.projections(
                 {arch: c.projection for arch, c in cmp.items()},
                 {arch: c.separation for arch, c in cmp.items()},

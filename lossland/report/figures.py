@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from lossland.report.stats import Lengths, Projection  # noqa: E402
+from lossland.report.stats import Lengths, Projection, Separation  # noqa: E402
 from lossland.storage import write_bytes  # noqa: E402
 from lossland.study import Study  # noqa: E402
 
@@ -217,7 +217,7 @@ def length_histograms(
 
 def projections(
     proj: dict[str, Projection],
-    separation: dict[str, tuple[tuple[float, float], tuple[float, float]]],
+    separation: dict[str, tuple[Separation, Separation]],
     labels: tuple[str, str],
     title: str,
     nets: dict[str, str],

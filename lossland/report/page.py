@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lossland.report import finders, html, probes
+from lossland.report import finders, html, probes, stats
 from lossland.report.tidy import TIDY_FILES
 
 
@@ -64,7 +64,8 @@ def render_index(report: Any) -> str:
         "Weight space: distance of the centroids from w_bar, median |w_i - w_bar| per set, and "
         "how well the two sets separate on PC1-PC2: 5-fold (fewer for small sets) "
         "cross-validated accuracy of a standardized logistic regression, for RBF kernel PCA "
-        "(gamma = 1/N_prm) and linear PCA, with p the share of 199 label permutations that "
+        "(gamma = 1/N_prm) and linear PCA, with p the share of "
+        f"{stats.SEPARATION_PERMUTATIONS} label permutations that "
         "separate as well (separation.csv). The (k)PCA is fitted on both sets "
         "without labels; 0.5 = chance. A linear boundary cannot separate a shell from a core, "
         "so p_a_longer adds the radial view of Fig. 5: the probability that a vector of set a "

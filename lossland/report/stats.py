@@ -81,9 +81,16 @@ def pad2(x: np.ndarray) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 2 - x.shape[1]))) if x.shape[1] < 2 else x
 
 
+SEPARATION_PERMUTATIONS = 199
+Separation = tuple[float, float]  # CV accuracy on PC1-PC2 and its label-permutation p
+
+
 def separation_test(
-    coords: np.ndarray, labels: np.ndarray, n_permutations: int = 199, max_folds: int = 5
-) -> tuple[float, float]:
+    coords: np.ndarray,
+    labels: np.ndarray,
+    n_permutations: int = SEPARATION_PERMUTATIONS,
+    max_folds: int = 5,
+) -> Separation:
     """(accuracy, p): the cross-validated accuracy of a logistic regression on the 2-D
     coordinates (0.5 = chance; stratified k-fold, k = min(max_folds, smaller class)) and the
     chance of an accuracy as high with the labels permuted (sklearn's permutation_test_score;

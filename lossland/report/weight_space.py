@@ -12,8 +12,6 @@ from lossland.report import stats
 from lossland.report.sets import LoadedSet
 from lossland.study import Comparison, Study
 
-Separation = tuple[float, float]  # CV accuracy on PC1-PC2 and its label-permutation p
-
 
 @dataclass
 class WeightSpace:
@@ -24,7 +22,7 @@ class WeightSpace:
     seeds: list[tuple[str, int]]  # (set, seed) of each row of the arrays below
     lengths: stats.Lengths
     projection: stats.Projection
-    separation: tuple[Separation, Separation]  # kPCA, linear PCA
+    separation: tuple[stats.Separation, stats.Separation]  # kPCA, linear PCA
 
 
 def compare_sets(
