@@ -9,7 +9,7 @@
 #   python analysis/sgd_table.py                     # the table alone, from the records
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=${ROOT:-docs/reproduction/sgd-lr}
+ROOT=${ROOT:-records/sgd-lr}
 DATA=${LOSSLAND_DATA_ROOT:-outputs/data}
 ARCHS=${ARCHS:-fcp}
 LRS=${LRS:-"0.03 0.1 0.3"}
