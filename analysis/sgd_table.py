@@ -1,4 +1,4 @@
-"""`python analysis/sgd_table.py [root=records/sgd-lr]`: README's "SGD defaults" table.
+"""`python analysis/sgd_table.py [root=records/sgd-lr]`: the "SGD defaults" table (docs/training).
 
 Reads the runs of jobs/sgd_lr_study.sh (one full-data seed per net and learning rate, under
 <root>/lr<lr>/train/<arch>/sgd/seed=0/) and prints, per net and rate, the paper's quantities

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SGD's learning rate against the paper's SGD columns of Table 1 (train and test): one
 # full-data seed per net and rate, 100 epochs; every shorter budget is read off the same curves.
-# Resumable (finished runs are skipped). Then prints README's "SGD defaults" table:
+# Resumable (finished runs are skipped). Then prints the "SGD defaults" table (docs/training.md):
 #
 #   ARCHS="fcp ae lenet lstm" jobs/sgd_lr_study.sh   # per rate on 1 core: fcp ~1 min, ae ~3,
 #                                                    # lstm ~7, lenet ~17
