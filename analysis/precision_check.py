@@ -1,4 +1,4 @@
-"""`python analysis/precision_check.py [root=docs/reproduction] [iters=100] [variant=fcp-spec]`
+"""`python analysis/precision_check.py [root=records] [iters=100] [variant=fcp-spec]`
 (also seed=, data=, n_train=)
 
 Does float32 stop L-BFGS-GSS early at full scale? Starts from a finished full-data fcp run's
@@ -50,7 +50,7 @@ def continue_run(w: np.ndarray, x, y, dtype, iters: int, line_search: str) -> di
 
 def main(argv: list[str]) -> None:
     s = dict(a.split("=", 1) for a in argv if "=" in a)
-    root = Path(s.get("root", "docs/reproduction"))
+    root = Path(s.get("root", "records"))
     variant, iters = s.get("variant", "fcp-spec"), int(s.get("iters", 100))
     seed = int(s.get("seed", 0))
     runs = [

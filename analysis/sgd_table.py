@@ -1,4 +1,4 @@
-"""`python analysis/sgd_table.py [root=docs/reproduction/sgd-lr]`: README's "SGD defaults" table.
+"""`python analysis/sgd_table.py [root=records/sgd-lr]`: the "SGD defaults" table (docs/training).
 
 Reads the runs of jobs/sgd_lr_study.sh (one full-data seed per net and learning rate, under
 <root>/lr<lr>/train/<arch>/sgd/seed=0/) and prints, per net and rate, the paper's quantities
@@ -51,7 +51,7 @@ def dash(value: float, spec: str) -> str:
 def main(argv: list[str]) -> None:
     settings = dict(a.split("=", 1) for a in argv if "=" in a)
     root = Path(settings.get("root", argv[0] if argv and "=" not in argv[0] else ""))
-    root = root if str(root) not in ("", ".") else Path("docs/reproduction/sgd-lr")
+    root = root if str(root) not in ("", ".") else Path("records/sgd-lr")
     print("| arch | lr | epochs | min train loss (epoch) | test loss at w_test (epoch) "
           "| paper SGD train | paper SGD test |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")

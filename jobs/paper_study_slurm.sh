@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's whole study on a Slurm GPU cluster (README, "Running on your cluster"): 600
+# The paper's whole study on a Slurm GPU cluster (docs/cluster.md): 600
 # trainings, the paths of every set on both landscapes, then the report. Run it from the
 # repository root on the login node, inside tmux: each sweep waits for its job array.
 # Resubmitting skips every finished task.

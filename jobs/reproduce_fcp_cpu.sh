@@ -11,7 +11,7 @@
 # ROOT=... moves the records (one variable: a later layout change only changes this line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=${ROOT:-docs/reproduction}
+ROOT=${ROOT:-records}
 DATA=${LOSSLAND_DATA_ROOT:-outputs/data}
 SEEDS=${SEEDS:-"0 1 2 3 4 5 6 7"}
 N_SELECT=5   # the paper's selection ratio 48/75, applied to 8 runs

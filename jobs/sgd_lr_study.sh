@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SGD's learning rate against the paper's SGD columns of Table 1 (train and test): one
 # full-data seed per net and rate, 100 epochs; every shorter budget is read off the same curves.
-# Resumable (finished runs are skipped). Then prints README's "SGD defaults" table:
+# Resumable (finished runs are skipped). Then prints the "SGD defaults" table (docs/training.md):
 #
 #   ARCHS="fcp ae lenet lstm" jobs/sgd_lr_study.sh   # per rate on 1 core: fcp ~1 min, ae ~3,
 #                                                    # lstm ~7, lenet ~17
@@ -9,7 +9,7 @@
 #   python analysis/sgd_table.py                     # the table alone, from the records
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=${ROOT:-docs/reproduction/sgd-lr}
+ROOT=${ROOT:-records/sgd-lr}
 DATA=${LOSSLAND_DATA_ROOT:-outputs/data}
 ARCHS=${ARCHS:-fcp}
 LRS=${LRS:-"0.03 0.1 0.3"}

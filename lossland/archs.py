@@ -62,7 +62,7 @@ def get(name: str) -> Arch:
         if not path.is_file():
             raise LosslandError(
                 f"unknown arch {name!r}: choose one of {', '.join(names())}, or add "
-                f"conf/arch/{name}.yaml (README, Extending lossland)"
+                f"conf/arch/{name}.yaml (docs/extending.md)"
             )
         register(OmegaConf.load(path))
     return _known[name]

@@ -26,7 +26,7 @@ def keep_freed_memory() -> bool:
     """glibc's malloc serves large blocks from its heap and keeps what torch frees, instead of
     mapping fresh pages per tensor and unmapping them after: a fresh page costs a page fault per
     4 KiB, and a path step allocates and frees tens of MB per point. Measured: the LSTM's
-    per-point path step 1.9 s -> 1.2 s (README, Speed). The process then keeps its peak memory
+    per-point path step 1.9 s -> 1.2 s (docs/speed.md). The process then keeps its peak memory
     until it ends. False where the C library is not glibc (then nothing changes)."""
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt

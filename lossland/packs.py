@@ -50,7 +50,7 @@ KNOWN_KEYS = {  # the settings a pack knows how to apply, per optimizer family
     },
 }
 PACKED_OPTIMIZER = "torch.optim.SGD"  # the minibatch pack applies plain SGD's update by hand
-# Measured with benchmarks/train_throughput.py (README, Speed) on the idle 2-core CPU, full
+# Measured with benchmarks/train_throughput.py (docs/speed.md) on the idle 2-core CPU, full
 # 50,000-image epochs: SGD packs of 16 ran at 3.1x the loop's seed-epochs/s for fcp and 2.5x
 # for ae; the lstm's at 0.8-1.0x and lenet's (vmapped convolutions are grouped ones) at 0.8x;
 # L-BFGS-GSS packs at 0.9-1.0x (its full-batch GEMMs are already wide). Where not faster, the

@@ -31,7 +31,7 @@ from lossland.training import cached_split, resolve_device
 
 LANDSCAPES = {"train": "train", "test": "test"}  # landscape -> data split
 # Path points per batched call where more are slower than the per-point loop on that device
-# (benchmarks/pathfinder.py, README "Speed"). On the CPU, one point per call goes through the
+# (benchmarks/pathfinder.py, docs/speed.md). On the CPU, one point per call goes through the
 # net's own module (`functional.params_loss_fn`): for LeNet, whose convolutions vmap makes
 # grouped ones, and the LSTM, whose nn.LSTM kernel beats its batched twin there; ae's
 # 784-wide output layer, sigmoid and squared error are memory-bound: 2 points stay in cache.

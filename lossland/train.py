@@ -2,7 +2,7 @@
 
     python -m lossland.train -m arch=fcp,lenet,lstm,ae opt=sgd,lbfgs seed='range(75)'
 
-adds `hydra/launcher=slurm` to run as one Slurm job array (README, "Running on your cluster").
+adds `hydra/launcher=slurm` to run as one Slurm job array (docs/cluster.md).
 """
 
 from __future__ import annotations

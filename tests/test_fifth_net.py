@@ -1,4 +1,4 @@
-"""A fifth net needs only a config entry and a small module (README, "Extending lossland").
+"""A fifth net needs only a config entry and a small module (docs/extending.md).
 
 The test writes both outside the repository, as a user would in their own project: a module
 `tinynet.py` (a 784-20-10 MLP) on PYTHONPATH, and `arch/mlp20.yaml` in a config dir that the

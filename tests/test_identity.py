@@ -438,10 +438,10 @@ def test_code_version_is_this_checkouts_commit():
     assert identity.code_label({"commit": head, "dirty": True}) == head[:8] + "+dirty"
 
 
-COMMITTED = sorted((REPO / "docs" / "reproduction").glob("**/train/*/*/*/seed=*/result.json"))
+COMMITTED = sorted((REPO / "records").glob("**/train/*/*/*/seed=*/result.json"))
 
 
-@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(REPO / "docs")))
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(REPO / "records")))
 def test_committed_records_keep_their_directories(path):
     """Each committed record's settings, composed today (registry keys such as opt._target_,
     opt.optimizer, arch.n_prm included), still sign to the directory the record lies in."""

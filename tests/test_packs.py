@@ -5,7 +5,7 @@ Tolerance: the pack computes each seed's losses and gradients in batched GEMMs/c
 order: each loss and gradient differs by a few ulp (~1e-7 relative), and SGD carries that along.
 After the few epochs here curves and weights agree to 1e-5 (measured: 2e-7), and the epochs of
 the minima are the same. (L-BFGS-GSS only for its first ~20 iterations: then a line-search
-decision can flip on such a difference; README, Packs.) Resume, skip and divergence are
+decision can flip on such a difference; docs/training.md, Packs.) Resume, skip and divergence are
 compared pack with pack, bit for bit.
 """
 

@@ -135,7 +135,7 @@ def test_bad_inputs_are_one_line_errors(mnist_root, tiny_sweep, tmp_path):
 
 def test_lanczos_that_does_not_converge_is_recorded(mnist_root, tiny_sweep):
     """maxiter=1 at tol=1e-12: the Lanczos stops at once; the job finishes and each record
-    says not-converged, with what it found and why (README: status)."""
+    says not-converged, with what it found and why (docs/probes.md: status)."""
     over = ["probe=hessian", "probe.maxiter=1", "probe.tol=1e-12", "probe.trace_samples=0"]
     start = time.perf_counter()
     assert run_probe(probe_cfg(mnist_root, tiny_sweep, *over))["probed"] == 3

@@ -235,16 +235,25 @@ CHECK_SCRIPT = """<script>
 window.addEventListener('load', () => {
   const imgs = [...document.images];
   const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));
+  const toc = [...document.querySelectorAll('nav.toc a')].map(a => a.getAttribute('href'));
   const out = document.createElement('pre');
   out.id = 'imgcheck';
-  out.textContent = JSON.stringify({n: imgs.length, bad: bad});
+  out.textContent = JSON.stringify({
+    n: imgs.length, bad: bad,
+    width: window.innerWidth, scroll_width: document.documentElement.scrollWidth,
+    toc: toc, unresolved: toc.filter(h => !document.getElementById(h.slice(1))),
+    sections: [...document.querySelectorAll('body > section')].map(s => s.id),
+    status_open: (document.querySelector('#status details') || {}).open,
+  });
   document.body.appendChild(out);
 });
 </script>"""
 
 
 def images_in_chromium(page: Path) -> dict:
-    """Open `page` in headless Chromium; return how many <img> it has and which failed to load."""
+    """Open `page` in headless Chromium, 1280 px wide; return how many <img> it has and which
+    failed to load, the page's scroll width, its table of contents (and the links that point
+    nowhere), the order of its sections and whether the status is unfolded."""
     probe = page.with_name("_imgcheck.html")
     probe.write_text(page.read_text().replace("</body>", CHECK_SCRIPT + "</body>"))
     with tempfile.TemporaryDirectory() as profile:
@@ -252,6 +261,7 @@ def images_in_chromium(page: Path) -> dict:
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"]
             + ["--no-first-run", "--disable-background-networking", "--disable-component-update"]
             + ["--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=10000"]
+            + ["--window-size=1280,900", "--hide-scrollbars"]
             + ["--dump-dom", probe.resolve().as_uri()],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
@@ -261,16 +271,50 @@ def images_in_chromium(page: Path) -> dict:
     return json.loads(m.group(1).replace("&quot;", '"'))
 
 
+def assert_reads_well(seen: dict) -> None:
+    """Every image loads, no horizontal scroll at 1280 px, every contents link resolves, the
+    findings (when there) first and the status last."""
+    assert seen["bad"] == []
+    assert seen["width"] == 1280 and seen["scroll_width"] <= 1280, seen
+    assert seen["unresolved"] == [] and seen["toc"] == [f"#{s}" for s in seen["sections"]]
+    sections = seen["sections"]
+    assert sections[-1] == "status"
+    assert sections[0] == "findings" if "findings" in sections else sections[0] == "table1"
+    assert sections.index("table1") < sections.index("figures") < sections.index("probes")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium: apt-get install chromium")
-def test_index_html_images_load_in_chromium(report, tmp_path):
+def test_index_html_reads_well_in_chromium(report, tmp_path):
     seen = images_in_chromium(report.index)
     assert seen["n"] == len(report.figures) >= 8
-    assert seen["bad"] == []
-    # the check itself sees a broken image
+    assert_reads_well(seen)
+    # the sweep's lstm has no paths: the status is open, the missing sets first
+    assert seen["status_open"] is True
+    page = report.index.read_text()
+    status = page[page.index('<section id="status">') :]
+    assert status.index("<td>lstm</td>") < status.index("<td>fcp</td>")
+    # the checks themselves see a broken image, a page wider than the window, a dead link
+    wide = '<img src="nope.png"><div style="width:3000px">x</div></body>'
     broken = tmp_path / "index.html"
-    broken.write_text(report.index.read_text().replace("</body>", '<img src="nope.png"></body>'))
-    assert images_in_chromium(broken)["bad"][-1] == "nope.png"
+    broken.write_text(page.replace("</body>", wide).replace('href="#figures"', 'href="#nowhere"'))
+    seen = images_in_chromium(broken)
+    assert seen["bad"][-1] == "nope.png" and seen["scroll_width"] > 1280
+    assert seen["unresolved"] == ["#nowhere"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: apt-get install chromium")
+def test_a_complete_sweeps_status_is_folded_away_at_the_end(sweep, tmp_path):
+    """fcp alone: every run and path is there, so the status is one closed line at the end."""
+    out = tmp_path / "out"
+    shutil.copytree(sweep, out)
+    shutil.rmtree(out / "train" / "lstm")
+    rep = build_report(out, tmp_path / "report")
+    seen = images_in_chromium(rep.index)
+    assert_reads_well(seen)
+    assert seen["status_open"] is False
+    assert "<summary>complete:" in rep.index.read_text()
 
 
 # ---------------------------------------------------------------------- the numbers

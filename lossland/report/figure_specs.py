@@ -63,7 +63,9 @@ def figure_specs(report: Any) -> list[FigureSpec]:
             f"Representative {nets.get(first, first)} training (a) and test (b) loss curves vs "
             f"epoch, one run of each optimizer ({opts}): the median member of each optimizer's "
             f"{study.representative} set. Dashed verticals: the epochs of each curve's minimum "
-            "(w_train in a, w_test in b).",
+            "(w_train in a, w_test in b). Look for: how far below SGD's the L-BFGS-GSS train "
+            "loss falls, and where each test curve has its minimum relative to the train "
+            "curve's.",
             lambda: figures.loss_curves(
                 curves, picks, [first] if first else [], "Fig. 2: loss curves", study
             ),
@@ -72,7 +74,8 @@ def figure_specs(report: Any) -> list[FigureSpec]:
             "figS1",
             "figS1_loss_curves.png",
             f"Fig. S1: loss curves of {', '.join(nets[a] for a in others) or 'the other nets'}",
-            "Same as Fig. 2 for the other nets, two panels each.",
+            "Same as Fig. 2 for the other nets, two panels each. Look for the same: the gap "
+            "between the optimizers' train losses, and each test curve's minimum.",
             lambda: figures.loss_curves(curves, picks, others, "Fig. S1: loss curves", study),
         ),
         toy_spec(report),
@@ -88,7 +91,10 @@ def figure_specs(report: Any) -> list[FigureSpec]:
                 f"{label}: path heights, {landscape} landscape",
                 f"Histograms of FourierPathFinder path heights H (Eq. 5) on the {landscape} "
                 f"landscape, per arch: {colours}; log-spaced bins where heights span over two "
-                "decades.",
+                "decades. Look for: the paper's claim that paths between L-BFGS-GSS solutions "
+                "climb higher (their histograms lie to the right) than paths between SGD "
+                "solutions; the medians and Mann-Whitney tests are under Numbers behind the "
+                "pictures.",
                 lambda land=landscape, names=names, label=label: figures.height_histograms(
                     paths,
                     land,
@@ -122,7 +128,10 @@ def weight_figures(report: Any, spec: Comparison) -> list[FigureSpec]:
             f"{name}: weight-vector lengths, {labels[0]} vs {labels[1]}",
             f"Histograms of |w_i - w_bar| for {labels[0]} (blue) and {labels[1]} (light "
             "red), w_bar = midpoint of the two sets' centroids; dotted line at "
-            "|centroid_a - w_bar| (= |centroid_b - w_bar|).",
+            "|centroid_a - w_bar| (= |centroid_b - w_bar|). Look for: whether the "
+            f"{labels[0]} vectors lie farther from w_bar than the {labels[1]} vectors (the "
+            "paper: BFGS vectors do, a shell around the SGD ones); p_a_longer under Numbers "
+            "behind the pictures.",
             lambda: figures.length_histograms(
                 {arch: c.lengths for arch, c in cmp.items()},
                 labels,
@@ -138,7 +147,9 @@ def weight_figures(report: Any, spec: Comparison) -> list[FigureSpec]:
             "with the RBF kernel, gamma = 1/N_prm (the paper's panel), and linear PCA beside "
             "it. Each panel gives the k-fold (k = min(5, smaller set)) cross-validated "
             "accuracy of a logistic regression on PC1-PC2 (0.5 = chance) and p, the share of "
-            f"{stats.SEPARATION_PERMUTATIONS} label permutations that separate as well.",
+            f"{stats.SEPARATION_PERMUTATIONS} label permutations that separate as well. Look "
+            "for: two separate clusters in the kernel PCA panel but not in the linear one (the "
+            "paper's Fig. 6); accuracy near 0.5 and a large p mean the sets do not separate.",
             lambda: figures.projections(
                 {arch: c.projection for arch, c in cmp.items()},
                 {arch: c.separation for arch, c in cmp.items()},
@@ -182,6 +193,9 @@ def toy_spec(report: Any) -> FigureSpec:
         "Fig. 3: low-loss paths on a 2-D landscape",
         "The paper's toy landscape f(x, y) (two wells, two bumps): the straight line (dashed) "
         "and FourierPathFinder paths for lambda = 10, 100, 1000 between the two minima (a), and "
-        "f along each path with its height H marked (b). Made by python -m lossland.toy.",
+        "f along each path with its height H marked (b). Made by python -m lossland.toy. Look "
+        "for: the Fourier paths bend around the bumps that the straight line crosses and stay "
+        "below its height H (the table under Numbers behind the pictures gives each H beside "
+        "the paper's).",
         draw,
     )

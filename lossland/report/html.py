@@ -9,26 +9,34 @@ import pandas as pd
 
 from lossland.report.tables import formatted
 
+# Wide tables scroll inside their own box (.scroll), so the page itself never scrolls sideways.
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1200px;
+  color: #222; overflow-wrap: anywhere; }
+.scroll { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.88em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; overflow-wrap: normal; }
+td { white-space: nowrap; } table.text td { white-space: normal; overflow-wrap: anywhere; }
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 tr.paper td { color: #777; font-style: italic; }
-figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #444; max-width: 1000px; }
 .note { color: #555; font-size: 0.9em; } .warn { color: #a40; }
-nav a { margin-right: 1em; }
+nav.toc { margin: 1em 0 2em; } nav.toc ol { margin: 0.3em 0; columns: 2; }
+details > summary { cursor: pointer; font-weight: 600; margin: 0.5em 0; }
 """
 
 
 @dataclass
 class Section:
-    """One <section>: an id (for the menu), a title and its HTML body."""
+    """One <section>: an id (for the table of contents), a title and its HTML body; with
+    `fold`, the body sits in a <details> whose summary is `fold` (closed unless `open`)."""
 
     id: str
     title: str
     parts: list[str] = field(default_factory=list)
+    fold: str = ""
+    open: bool = False
 
     def text(self, text: str, cls: str = "note") -> Section:
         self.parts.append(f'<p class="{cls}">{html.escape(text)}</p>')
@@ -66,20 +74,30 @@ def table_html(df: pd.DataFrame, caption: str = "", style: str = "g") -> str:
             f"<tr{cls}>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
         )
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    cls = ' class="text"' if style == "str" else ""
+    table = f"<table{cls}>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'
+
+
+def render_section(s: Section) -> str:
+    body = "\n".join(s.parts)
+    if s.fold:
+        body = (
+            f"<details{' open' if s.open else ''}><summary>{html.escape(s.fold)}</summary>\n"
+            f"{body}</details>"
+        )
+    return f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>\n{body}</section>'
 
 
 def render_page(title: str, intro: list[str], sections: list[Section]) -> str:
-    menu = " ".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
-    body = "\n".join(
-        f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>\n'
-        + "\n".join(s.parts)
-        + "</section>"
-        for s in sections
-    )
+    """The title, the intro, a table of contents (one link per section), the sections."""
+    toc = "".join(f'<li><a href="#{s.id}">{html.escape(s.title)}</a></li>' for s in sections)
+    body = "\n".join(render_section(s) for s in sections)
     paras = "".join(f'<p class="note">{html.escape(p)}</p>' for p in intro)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n"
-        f"<body><h1>{html.escape(title)}</h1>{paras}<nav>{menu}</nav>\n{body}\n</body></html>\n"
+        f"<body><h1>{html.escape(title)}</h1>{paras}"
+        f'<nav class="toc"><strong>Contents</strong><ol>{toc}</ol></nav>\n{body}\n</body></html>\n'
     )

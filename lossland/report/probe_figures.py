@@ -158,17 +158,24 @@ FIGURES = {
 }
 CAPTIONS = {
     "fig_probe_hessian": "Hessian: top eigenvalue lambda_max (Lanczos) per solution and set, "
-    "log scale; table: medians of lambda_max, the most negative eigenvalue and Hutchinson's trace",
+    "log scale; table: medians of lambda_max, the most negative eigenvalue and Hutchinson's "
+    "trace. Look for: whether one optimizer's solutions sit higher (sharper), as the verdicts "
+    "above test",
     "fig_probe_noise": "Gradient noise: lambda_C (top eigenvalue of the 64-image mini-batch "
-    "gradient covariance) / lambda_H (top Hessian eigenvalue) per solution",
+    "gradient covariance) / lambda_H (top Hessian eigenvalue) per solution. Look for: one "
+    "optimizer's ratios against the other's (mini-batch noise relative to the curvature)",
     "fig_probe_perturb": "Perturbation: curvature of a parabola fitted to L(theta + eps v) "
-    "near eps = 0, v the top eigenvector (equal to lambda_max for a quadratic bowl)",
+    "near eps = 0, v the top eigenvector (equal to lambda_max for a quadratic bowl). Look for: "
+    "points off the diagonal, where the landscape is not quadratic on that scale",
     "fig_probe_interp": "Interpolation: train loss along (1 - a) w_i + a w_j, a in [-1, 2] "
     "(solid: the set's pairs, dashed: each solution of a contrast's first set (paper: BFGS) to "
     "its nearest one of the second (SGD)); table: "
-    "median barrier max_a [L(a) - chord] on train and test",
+    "median barrier max_a [L(a) - chord] on train and test. Look for: a bump between a = 0 "
+    "and 1 (a barrier between the two minima) against a flat or convex valley",
     "fig_probe_slice": "Slices: log10 train loss on a 2D filter-normalized random slice around "
-    "the median member (by train loss) of each set",
+    "the median member (by train loss) of each set. Look for: the width of the basin around "
+    "the centre, one optimizer's against the other's",
     "fig_probe_intrinsic": "Intrinsic dimension: test accuracy vs d (dotted: the set's full-space "
-    "accuracy, dashed: 90% of it); table: performance per d and d_int90",
+    "accuracy, dashed: 90% of it); table: performance per d and d_int90. Look for: the d at "
+    "which each curve crosses the dashed line (d_int90), one optimizer's against the other's",
 }

@@ -219,7 +219,7 @@ def section(report: Any) -> html.Section:
     counts = getattr(report, "probe_counts", {})
     if not counts:
         s.text(
-            "No probe records under probes/ yet: run python -m lossland.probe (README, Probes).",
+            "No probe records under probes/ yet: run python -m lossland.probe (docs/probes.md).",
             "warn",
         )
         return s
