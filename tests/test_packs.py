@@ -201,8 +201,8 @@ def test_packed_loss_is_each_module_on_its_own_images(mnist_root, arch):
 
 def test_line_searches_side_by_side_are_the_search_alone():
     """lbfgs_pack's generator searches, run together, against lbfgs_gss.golden_section_search."""
-    from lossland.lbfgs_gss import golden_section_search
-    from lossland.lbfgs_pack import golden_section_steps, run_searches
+    from lossland.lbfgs_gss import golden_section_search, golden_section_steps
+    from lossland.lbfgs_pack import run_searches
 
     fs = [
         lambda u: (u - 0.3) ** 2,  # minimum inside the first trial step: shrink
