@@ -69,7 +69,9 @@ def basis_loss_fn(
     points at a time (memory only, as in `batched_loss_fn`)."""
     plan = first_layer_plan(arch, act)
     if plan is None:
-        return BasisLoss.of_points(batched_loss_fn(arch, act, x, y, image_chunk), point_chunk)
+        one = point_chunk == 1  # every call one point: the net's module (`params_loss_fn`)
+        batched = batched_loss_fn(arch, act, x, y, image_chunk, one_vector=one)
+        return BasisLoss.of_points(batched, point_chunk)
     return BasisLoss(partial(_first_layer_value_and_grad, *plan, x, y, image_chunk, point_chunk))
 
 

@@ -220,6 +220,7 @@ class PathsConfig:
     train_sig: str | None = None  # which training config's runs (train/<arch>/<opt>/<sig>/)
     device: str = "auto"
     out_dir: str = "outputs"
+    tf32: bool = False  # TF32 path finding on CUDA (docs/decisions.md#numerics); off: IEEE fp32
 
 
 def register_configs() -> None:

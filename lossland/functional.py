@@ -52,7 +52,13 @@ def unflatten(arch: str, w: Tensor) -> dict[str, Tensor]:
 
 
 def batched_loss_fn(
-    arch: str, act: str, x: Tensor, y: Tensor, chunk: int | None = None, twice: bool = False
+    arch: str,
+    act: str,
+    x: Tensor,
+    y: Tensor,
+    chunk: int | None = None,
+    twice: bool = False,
+    one_vector: bool = False,
 ) -> BatchedLoss:
     """W [B, N_prm] -> the B mean losses [B] on (x, y), differentiable w.r.t. W.
 
@@ -60,8 +66,9 @@ def batched_loss_fn(
     is needed, each slice is checkpointed (recomputed in backward), so only one slice's
     activations are alive at once. `twice=True` builds the LSTM from plain ops (slower), so
     that second derivatives (Hessian-vector products) and torch.func transforms work.
+    `one_vector=True`: every call has B = 1 (`params_loss_fn`).
     """
-    one_slice = params_loss_fn(arch, act, twice)
+    one_slice = params_loss_fn(arch, act, twice, one_vector)
 
     def losses(w: Tensor) -> Tensor:
         if w.ndim != 2:
@@ -84,23 +91,43 @@ def batched_loss_fn(
 
 
 def params_loss_fn(
-    arch: str, act: str, twice: bool = False
+    arch: str, act: str, twice: bool = False, one_vector: bool = False
 ) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
     """(unflattened params of B vectors, x, y) -> [B] losses; build it outside torch.func
-    transforms (it builds a module, which vmap counts as randomness). Many vectors go through
-    the LSTM's twin or a vmap of the net's module, the data shared, not copied; one vector (B =
-    1) through the module itself: a batched form only pays for many (vmap makes LeNet's
-    convolutions grouped ones; nn.LSTM has a fused kernel the LSTM's twin lacks)."""
+    transforms (it builds a module, which vmap counts as randomness).
+
+    One implementation per function, whatever the B of a call: the LSTM's twin or a vmap of
+    the net's module, the data shared, not copied. Values of one call are compared with
+    another's (a line search's trials with its start, a path's points with each other, a
+    pack's curve after it shrank to one seed), so a call with one row must not switch to
+    other kernels (on CUDA: another precision). `one_vector=True` is for callers whose every
+    call has B = 1: those go through the module itself, as the batched form only pays for many
+    (vmap makes LeNet's convolutions grouped ones; nn.LSTM has a fused kernel the twin lacks)."""
     twin = archs.get(arch).batched
     if twin is not None and twice:
         return twin.losses_twice
     one = _module_loss(arch, act)
-    many = twin.losses if twin is not None else vmap(one, in_dims=(0, None, None))
+    if not one_vector:
+        return twin.losses if twin is not None else _rows_alike(vmap(one, in_dims=(0, None, None)))
+
+    def alone(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        n = next(iter(params.values())).shape[0]
+        if n != 1:
+            raise LosslandError(f"a one-vector loss was given {n} weight vectors")
+        return one({name: p[0] for name, p in params.items()}, x, y)[None]
+
+    return alone
+
+
+def _rows_alike(many: Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]):
+    """A vmapped loss whose one-row calls equal a row of a many-row call: with one row vmap
+    runs LeNet's convolutions as ungrouped ones (other kernels: 2e-7 apart, measured on the
+    CPU), so one row is computed as two equal rows (tests/test_functional.py)."""
 
     def losses(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        if next(iter(params.values())).shape[0] == 1:
-            return one({name: p[0] for name, p in params.items()}, x, y)[None]
-        return many(params, x, y)
+        if next(iter(params.values())).shape[0] != 1:
+            return many(params, x, y)
+        return many({name: p.expand(2, *p.shape[1:]) for name, p in params.items()}, x, y)[:1]
 
     return losses
 
@@ -110,9 +137,12 @@ def _module_loss(arch: str, act: str) -> Callable[[dict[str, Tensor], Tensor, Te
     with torch.random.fork_rng(devices=[]):  # a real module for its buffers; no RNG use seen
         model = build_model(arch, act)
     buffers = dict(model.named_buffers())  # the LSTM's pixel permutation
+    on_device: dict[torch.device, dict[str, Tensor]] = {}  # moved once per device, not per call
 
     def one(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        state = {**{name: b.to(x.device) for name, b in buffers.items()}, **params}
+        if x.device not in on_device:
+            on_device[x.device] = {name: b.to(x.device) for name, b in buffers.items()}
+        state = {**on_device[x.device], **params}
         return loss_from_outputs(arch, functional_call(model, state, (x,)), x, y)
 
     return one

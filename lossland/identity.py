@@ -69,7 +69,7 @@ NON_RESULT_KEYS = (
 # Keys added after records were made, left out of the signature while they hold the value that
 # every earlier record had implicitly: those records keep their signatures (and directories),
 # while any other value (opt=sgd opt.optimizer=torch.optim.Adam) makes a new one.
-OMITTED_AT_DEFAULT = {"opt.optimizer": "torch.optim.SGD", "finder.name": "fourier"}
+OMITTED_AT_DEFAULT = {"opt.optimizer": "torch.optim.SGD", "finder.name": "fourier", "tf32": False}
 # The swept keys that are readable in the directory name, per kind of task (not in its sig).
 DIR_KEYS = {
     "train": ("arch.name", "opt.name", "seed"),

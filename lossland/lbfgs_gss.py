@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator, Sequence
 
 import torch
 
-from lossland.line_search_authors import authors_line_search
+from lossland.line_search_authors import authors_steps
 
 PHI = (1.0 + math.sqrt(5.0)) / 2.0
 CURVATURE_EPS = 1e-10  # a pair is unusable when s.y <= eps * |s| |y|
@@ -178,30 +178,14 @@ class LBFGSGSS(torch.optim.Optimizer):
     def _state(self) -> dict:
         state = self.state[self._params[0]]
         if not state:
-            t0 = float(self.param_groups[0]["initial_step"])
-            state.update(
-                s_hist=[], y_hist=[], prev_x=None, prev_g=None, t_qn=t0, t_sd=t0,
-                n_iter=0, n_resets=0, last_evals=0, last_step=0.0,
-            )  # fmt: skip
+            state.update(fresh_state(float(self.param_groups[0]["initial_step"])))
         for key in ("n_evals", "n_failed", "last_decrease_iter"):  # also for older checkpoints
             state.setdefault(key, 0)
         return state
 
     def diagnostics(self) -> dict[str, int | float]:
-        """Run totals for the record: iterations, line-search loss evaluations, history resets,
-        failed searches (no trial lowered the loss: the spec search stays put, the authors'
-        takes the step anyway), the last step size and the last iteration that lowered the loss
-        (long before the end means the run froze)."""
-        state = self._state
-        keys = ("n_iter", "n_evals", "n_resets", "n_failed", "last_decrease_iter")
-        return {k: int(state[k]) for k in keys} | {"last_step": float(state["last_step"])}
-
-    def _count(self, state: dict, evals: int, f0: float, f_new: float) -> None:
-        state["n_evals"] += evals
-        if f_new < f0:
-            state["last_decrease_iter"] = state["n_iter"]
-        else:
-            state["n_failed"] += 1
+        """`diagnostics` of this optimizer's run so far."""
+        return diagnostics(self._state)
 
     @property
     def n_resets(self) -> int:
@@ -219,10 +203,6 @@ class LBFGSGSS(torch.optim.Optimizer):
         """Step size u taken in the last step (0.0 when the parameters did not move)."""
         return float(self._state["last_step"])
 
-    def _reset(self, state: dict) -> None:
-        state.update(s_hist=[], y_hist=[], t_qn=float(self.param_groups[0]["initial_step"]))
-        state["n_resets"] += 1
-
     def _set_flat(self, vec: torch.Tensor) -> None:
         offset = 0
         for p in self._params:
@@ -235,8 +215,7 @@ class LBFGSGSS(torch.optim.Optimizer):
         computes the gradient itself (under torch.enable_grad(), via torch.autograd.grad on the
         params) at the current point and evaluates closure() under no_grad for line-search
         trials. Returns the loss at the new point (the best line-search value)."""
-        params, state = self._params, self._state
-        group = self.param_groups[0]
+        params = self._params
         with torch.enable_grad():
             loss = closure()
             grads = torch.autograd.grad(loss, params, allow_unused=True)
@@ -248,82 +227,134 @@ class LBFGSGSS(torch.optim.Optimizer):
             ]
         )
         loss = loss.detach()
-        state["n_iter"] += 1
-        state.update(last_evals=0, last_step=0.0)
-        f0 = float(loss)
-        if not (math.isfinite(f0) and bool(torch.isfinite(g).all())):
-            self._reset(state)
-            state.update(prev_x=None, prev_g=None)
-            return loss
-        if group["line_search"] == "authors":
-            return self._authors_step(closure, state, x, g, loss)
+        steps = iteration(self._state, self.param_groups[0], x, g, float(loss))
+        try:
+            point = next(steps)
+            while True:
+                self._set_flat(point)
+                point = steps.send(float(closure()))
+        except StopIteration as done:
+            new_x, f_new = done.value
+        self._set_flat(new_x)
+        return loss.new_tensor(f_new)
 
-        if state["prev_x"] is not None:  # new curvature pair from the last move
-            s, y = x - state["prev_x"], g - state["prev_g"]
-            sy = torch.dot(s, y)
-            if bool(sy > CURVATURE_EPS * s.norm() * y.norm()):  # False for NaN
-                m = group["history_size"]
-                state["s_hist"] = (state["s_hist"] + [s])[-m:] if m else []
-                state["y_hist"] = (state["y_hist"] + [y])[-m:] if m else []
-            else:
-                self._reset(state)
 
-        d = -two_loop_direction(g, state["s_hist"], state["y_hist"])
-        if state["s_hist"] and not bool(torch.dot(g, d) < 0):  # not a descent direction
-            self._reset(state)
-            d = -g
-        key = "t_qn" if state["s_hist"] else "t_sd"
+Iteration = Generator[torch.Tensor, float, tuple[torch.Tensor, float]]
 
-        def f(u: float) -> float:
-            self._set_flat(torch.add(x, d, alpha=u))
-            return float(closure())
 
-        t = state[key]
-        u, f_best, evals = golden_section_search(f, f0, t, group["max_evals"])
-        state.update(last_evals=evals, last_step=u)
-        self._count(state, evals, f0, f_best)
-        if u > 0:
-            self._set_flat(torch.add(x, d, alpha=u))
-            state.update(prev_x=x, prev_g=g)
-            state[key] = max(u, MIN_STEP)
-            return loss.new_tensor(f_best)
-        # No point beat f0: stay, drop the history, next time start below every step tried.
-        self._set_flat(x)
-        self._reset(state)
+def iteration(state: dict, group: dict, x: torch.Tensor, g: torch.Tensor, f0: float) -> Iteration:
+    """One L-BFGS-GSS iteration of one weight vector x (loss f0, gradient g), as a generator:
+    it yields each line-search trial point and is sent the loss there; it returns the new
+    point and its loss, and updates `state` (history, trial steps, counters). One iteration,
+    two drivers: `LBFGSGSS.step` (one seed) and `lbfgs_pack` (many seeds, their trial points
+    in batched calls), so a packed seed takes exactly the decisions of a seed alone."""
+    state["n_iter"] += 1
+    state.update(last_evals=0, last_step=0.0)
+    if not (math.isfinite(f0) and bool(torch.isfinite(g).all())):
+        reset(state, group)
         state.update(prev_x=None, prev_g=None)
-        if key == "t_sd":
-            state["t_sd"] = max(t / PHI ** (2 * evals), MIN_STEP)
-        return loss
+        return x, f0
+    if group["line_search"] == "authors":
+        return (yield from _authors_iteration(state, group, x, g, f0))
 
-    def _authors_step(
-        self, closure, state: dict, x: torch.Tensor, g: torch.Tensor, loss: torch.Tensor
-    ) -> torch.Tensor:
-        """One iteration as the authors' notebook runs it (see the class docstring)."""
-        group = self.param_groups[0]
-        if state["prev_x"] is not None:  # every pair is kept, unless it is nearly orthogonal
-            s, y = x - state["prev_x"], g - state["prev_g"]
+    if state["prev_x"] is not None:  # new curvature pair from the last move
+        s, y = x - state["prev_x"], g - state["prev_g"]
+        sy = torch.dot(s, y)
+        if bool(sy > CURVATURE_EPS * s.norm() * y.norm()):  # False for NaN
             m = group["history_size"]
             state["s_hist"] = (state["s_hist"] + [s])[-m:] if m else []
             state["y_hist"] = (state["y_hist"] + [y])[-m:] if m else []
-            cos = torch.dot(s, y) / (s.norm() * y.norm())
-            if not bool(cos >= AUTHORS_MIN_COS):  # also NaN (a zero s or y)
-                self._reset(state)
-        d = -two_loop_direction(g, state["s_hist"], state["y_hist"], AUTHORS_RHO_EPS)
-        if not bool(torch.isfinite(d).all()):
-            self._reset(state)
-            d = -g
-        f0, scale = float(loss), float(d.norm())
-        if scale == 0.0:  # zero gradient: nothing to do
-            state.update(prev_x=None, prev_g=None)
-            return loss
-        unit = d / scale
+        else:
+            reset(state, group)
 
-        def f(t: float) -> float:
-            self._set_flat(torch.add(x, unit, alpha=t))
-            return float(closure())
+    d = -two_loop_direction(g, state["s_hist"], state["y_hist"])
+    if state["s_hist"] and not bool(torch.dot(g, d) < 0):  # not a descent direction
+        reset(state, group)
+        d = -g
+    key = "t_qn" if state["s_hist"] else "t_sd"
+    t = state[key]
+    search = golden_section_steps(f0, t, group["max_evals"])
+    u, f_best, evals = yield from _points(search, lambda u: torch.add(x, d, alpha=u))
+    state.update(last_evals=evals, last_step=u)
+    _count(state, evals, f0, f_best)
+    if u > 0:
+        state.update(prev_x=x, prev_g=g)
+        state[key] = max(u, MIN_STEP)
+        return torch.add(x, d, alpha=u), f_best
+    # No point beat f0: stay, drop the history, next time start below every step tried.
+    reset(state, group)
+    state.update(prev_x=None, prev_g=None)
+    if key == "t_sd":
+        state["t_sd"] = max(t / PHI ** (2 * evals), MIN_STEP)
+    return x, f0
 
-        t, f_new, evals = authors_line_search(f, f0, scale, group["max_evals"], AUTHORS_TOL)
-        self._set_flat(torch.add(x, unit, alpha=t))
-        state.update(prev_x=x, prev_g=g, last_evals=evals, last_step=t / scale)
-        self._count(state, evals, f0, f_new)
-        return loss.new_tensor(f_new)
+
+def _authors_iteration(
+    state: dict, group: dict, x: torch.Tensor, g: torch.Tensor, f0: float
+) -> Iteration:
+    """One iteration as the authors' notebook runs it (see the class docstring)."""
+    if state["prev_x"] is not None:  # every pair is kept, unless it is nearly orthogonal
+        s, y = x - state["prev_x"], g - state["prev_g"]
+        m = group["history_size"]
+        state["s_hist"] = (state["s_hist"] + [s])[-m:] if m else []
+        state["y_hist"] = (state["y_hist"] + [y])[-m:] if m else []
+        cos = torch.dot(s, y) / (s.norm() * y.norm())
+        if not bool(cos >= AUTHORS_MIN_COS):  # also NaN (a zero s or y)
+            reset(state, group)
+    d = -two_loop_direction(g, state["s_hist"], state["y_hist"], AUTHORS_RHO_EPS)
+    if not bool(torch.isfinite(d).all()):
+        reset(state, group)
+        d = -g
+    scale = float(d.norm())
+    if scale == 0.0:  # zero gradient: nothing to do
+        state.update(prev_x=None, prev_g=None)
+        return x, f0
+    unit = d / scale
+    search = authors_steps(f0, scale, group["max_evals"], AUTHORS_TOL)
+    t, f_new, evals = yield from _points(search, lambda t: torch.add(x, unit, alpha=t))
+    state.update(prev_x=x, prev_g=g, last_evals=evals, last_step=t / scale)
+    _count(state, evals, f0, f_new)
+    return torch.add(x, unit, alpha=t), f_new
+
+
+def _points(search, point: Callable[[float], torch.Tensor]):
+    """A 1-D search (yields steps) as one over weight vectors (yields the points there)."""
+    try:
+        step = next(search)
+        while True:
+            step = search.send((yield point(step)))
+    except StopIteration as done:
+        return done.value
+
+
+def reset(state: dict, group: dict) -> None:
+    """Drop the curvature history (steepest descent next); the quasi-Newton trial step anew."""
+    state.update(s_hist=[], y_hist=[], t_qn=float(group["initial_step"]))
+    state["n_resets"] += 1
+
+
+def _count(state: dict, evals: int, f0: float, f_new: float) -> None:
+    state["n_evals"] += evals
+    if f_new < f0:
+        state["last_decrease_iter"] = state["n_iter"]
+    else:
+        state["n_failed"] += 1
+
+
+def fresh_state(initial_step: float) -> dict:
+    """The state of an iteration that has not run yet (LBFGSGSS keeps it under its first
+    parameter, so `state_dict()` holds it)."""
+    return dict(
+        s_hist=[], y_hist=[], prev_x=None, prev_g=None, t_qn=initial_step, t_sd=initial_step,
+        n_iter=0, n_resets=0, last_evals=0, last_step=0.0, n_evals=0, n_failed=0,
+        last_decrease_iter=0,
+    )  # fmt: skip
+
+
+def diagnostics(state: dict) -> dict[str, int | float]:
+    """Run totals for the record: iterations, line-search loss evaluations, history resets,
+    failed searches (no trial lowered the loss: the spec search stays put, the authors'
+    takes the step anyway), the last step size and the last iteration that lowered the loss
+    (long before the end means the run froze)."""
+    keys = ("n_iter", "n_evals", "n_resets", "n_failed", "last_decrease_iter")
+    return {k: int(state[k]) for k in keys} | {"last_step": float(state["last_step"])}

@@ -21,7 +21,7 @@ comparisons with NaN fall through to the tie branch), and the budget is checked 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 GOLDEN = 0.382  # the notebook's rounded 1 - 1/phi
 
@@ -29,6 +29,9 @@ GOLDEN = 0.382  # the notebook's rounded 1 - 1/phi
 def trial_step(k: int, scale: float) -> float:
     """The k-th bracketing trial distance: 0.2, 0.8, 1.6, 3.2, 6.4, ... times `scale`."""
     return scale * 0.2 * (2 ** (k + 1) if k else 1)
+
+
+Search = Generator[float, float, tuple[float, float, int]]  # yields t, is sent f(t)
 
 
 def authors_line_search(
@@ -41,29 +44,37 @@ def authors_line_search(
     tie ends the search at the midpoint, which is evaluated outside the budget, as in the
     notebook.
     """
+    search = authors_steps(f0, scale, max_evals, tol)
+    try:
+        t = next(search)
+        while True:
+            t = search.send(f(t))
+    except StopIteration as done:
+        return done.value
+
+
+def authors_steps(f0: float, scale: float, max_evals: int, tol: float = 1e-4) -> Search:
+    """`authors_line_search` as a generator: yields each trial t, is sent f(t). One search,
+    two drivers: `authors_line_search` above, and lbfgs_pack running many side by side."""
     evals = 0
 
-    def ev(t: float) -> float:
+    def seen(v: float) -> float:
         nonlocal evals
         evals += 1
-        v = f(t)
         return v if math.isfinite(v) else math.inf
-
-    def midpoint(lo: float, hi: float) -> tuple[float, float, int]:
-        m = (lo + hi) / 2
-        return m, ev(m), evals
 
     a, fa = 0.0, f0
     t = trial_step(0, scale)
-    ft = ev(t)
-    if ft == fa:
-        return midpoint(a, t)
+    ft = seen((yield t))
+    if ft == fa:  # a tie: the midpoint
+        m = (a + t) / 2
+        return m, seen((yield m)), evals
     if ft < fa:  # bracketing: grow while the loss keeps falling
         u, fu, k = t, ft, 0
         while True:
             k += 1
             t = trial_step(k, scale)
-            ft = ev(t)
+            ft = seen((yield t))
             if ft < fu:
                 a, fa, u, fu = u, fu, t, ft
                 if evals >= max_evals:
@@ -74,14 +85,15 @@ def authors_line_search(
                     return u, fu, evals
                 break
             else:
-                return midpoint(a, t)
+                m = (a + t) / 2
+                return m, seen((yield m)), evals
     else:  # uphill at once: shrink [0, b] towards 0 until a point beats f0
         b, fb = t, ft
         while True:
             if abs(b - a) < tol or abs(fa - fb) < tol:
                 return b, fb, evals  # accepts the uphill step
             t = a + GOLDEN * (b - a)
-            ft = ev(t)
+            ft = seen((yield t))
             if ft < fa:
                 u, fu = t, ft
                 if evals >= max_evals:
@@ -92,14 +104,15 @@ def authors_line_search(
                 if evals >= max_evals:
                     return b, fb, evals
             else:
-                return midpoint(a, t)
+                m = (a + t) / 2
+                return m, seen((yield m)), evals
     x, fx = u, fu  # golden-section refinement of the bracket [a, b] around x
     while evals < max_evals:
         if abs(b - a) < tol or abs(fa - fb) < tol:
             return x, fx, evals
         shift = GOLDEN * (b - a)
         t = a + shift if (b - x) > (x - a) else b - shift
-        ft = ev(t)
+        ft = seen((yield t))
         if ft < fx:
             if t >= x:
                 a, fa = x, fx

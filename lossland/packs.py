@@ -14,7 +14,9 @@ A seed that diverges is recorded as such and leaves the pack; finished seeds are
 resumed seed starts from its own checkpoint (the format of `training.train_one`, so the two
 are interchangeable), and seeds at different epochs share the pack until each is done.
 Where the pack is not faster, or does not support the optimizer settings, the task trains its
-seeds one after another and says why (`why_sequential`).
+seeds one after another and says why (`why_sequential`). L-BFGS-GSS packs (either line search)
+run each seed's own iteration (`lbfgs_pack`); minibatch packs step torch's own optimizer on the
+stacked parameters (`StackedOptimizer`), each seed's optimizer state its own row.
 """
 
 from __future__ import annotations
@@ -31,57 +33,66 @@ from omegaconf import DictConfig
 
 from lossland import data, storage, trainers, training
 from lossland.functional import PackedLoss, batched_loss_fn, packed_loss_fn, unflatten, widest_layer
-from lossland.lbfgs_gss import LBFGSGSS
 from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import build_model, get_flat, set_flat
 from lossland.progress import log, on_terminal, progress
 
 MINIBATCH, LBFGS = trainers.Minibatch, trainers.FullBatchLBFGSGSS
-KNOWN_KEYS = {  # the settings a pack knows how to apply, per optimizer family
-    MINIBATCH: {"_target_", "name", "optimizer", "lr", "batch_size", "epochs"},
-    LBFGS: {
-        "_target_",
-        "name",
-        "history_size",
-        "max_evals",
-        "initial_step",
-        "epochs",
-        "line_search",
-    },
+LBFGS_KEYS = {  # the L-BFGS-GSS settings a pack applies (`lbfgs_gss.iteration`)
+    "_target_",
+    "name",
+    "history_size",
+    "max_evals",
+    "initial_step",
+    "epochs",
+    "line_search",
 }
-PACKED_OPTIMIZER = "torch.optim.SGD"  # the minibatch pack applies plain SGD's update by hand
+# A minibatch pack steps torch's own optimizer on the stacked parameters [k, *shape]: these
+# optimizers' updates are elementwise, so row i gets seed i's update from seed i's state (its
+# momentum buffer, its Adam moments in row i of the stacked state), whatever their settings.
+PACKED_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
+PLAIN_SGD_KEYS = {"_target_", "name", "optimizer", "lr", "batch_size", "epochs"}
 # Measured with benchmarks/train_throughput.py (docs/speed.md) on the idle 2-core CPU, full
 # 50,000-image epochs: SGD packs of 16 ran at 3.1x the loop's seed-epochs/s for fcp and 2.5x
 # for ae; the lstm's at 0.8-1.0x and lenet's (vmapped convolutions are grouped ones) at 0.8x;
 # L-BFGS-GSS packs at 0.9-1.0x (its full-batch GEMMs are already wide). Where not faster, the
 # CPU keeps the loop. L-BFGS-GSS keeps it anyway on the CPU: packed, a seed leaves the
 # trajectory of the run alone after ~20 iterations (a line-search decision flips on a float32
-# rounding difference), so there the loop keeps records bit for bit. On CUDA (where runs are
-# not bitwise reproducible anyway) every arch and optimizer is packed.
+# rounding difference), so there the loop keeps records bit for bit. Momentum and AdamW packs
+# were not measured on the CPU, so the CPU keeps the loop for them too (`CPU_MEASURED`). On
+# CUDA (where runs are not bitwise reproducible anyway) every arch and optimizer is packed.
 SLOWER_PACKED = {
     (arch, "cpu", family) for arch in ("lenet", "lstm") for family in (MINIBATCH, LBFGS)
 } | {(arch, "cpu", LBFGS) for arch in ("fcp", "ae")}
-EVAL_FLOATS = 2**26  # activations alive per batched evaluation call (256 MB of float32)
+EVAL_FLOATS = 2**26  # activations alive per batched evaluation call on the CPU (256 MB)
 
 
 def why_sequential(cfg: DictConfig, device: torch.device) -> str | None:
     """Why this task's seeds cannot (or should not) be packed; None when they can."""
     opt = cfg.opt
     family = type(trainers.trainer(opt))
-    if family not in KNOWN_KEYS:
+    if family not in (MINIBATCH, LBFGS):
         return f"opt={opt.name} ({opt._target_}) is not packed"
-    if opt.get("optimizer", PACKED_OPTIMIZER) != PACKED_OPTIMIZER:
-        return f"opt.optimizer={opt.optimizer} is not packed (a pack applies plain SGD's update)"
-    unknown = sorted(set(opt.keys()) - KNOWN_KEYS[family])
+    if family is MINIBATCH and opt.optimizer not in PACKED_OPTIMIZERS:
+        return (
+            f"opt.optimizer={opt.optimizer} is not packed (packs step "
+            f"{', '.join(PACKED_OPTIMIZERS)}: elementwise updates)"
+        )
+    unknown = sorted(set(opt.keys()) - LBFGS_KEYS) if family is LBFGS else []
     if unknown:
         return f"opt.{unknown[0]} is not supported by packs"
-    if opt.get("line_search", "spec") != "spec":
-        return f"opt.line_search={opt.line_search} is not packed (only the spec search is)"
     if cfg.get("precision", "float32") != "float32":
         return f"precision={cfg.precision} is not packed"
     if (cfg.arch.name, device.type, family) in SLOWER_PACKED:
         return f"a {opt.name} pack of {cfg.arch.name} is not faster than the loop on {device.type}"
+    if device.type == "cpu" and family is MINIBATCH and not plain_sgd(opt):
+        return f"a {opt.name} pack was not measured faster than the loop on cpu"
     return None
+
+
+def plain_sgd(opt: DictConfig) -> bool:
+    """torch.optim.SGD without momentum or other settings: no optimizer state."""
+    return opt.optimizer == "torch.optim.SGD" and set(opt.keys()) <= PLAIN_SGD_KEYS
 
 
 @dataclass
@@ -93,7 +104,8 @@ class Member:
     task_dir: Path
     state: training.Progress
     shuffle: torch.Generator
-    opt_state: dict[str, Any]  # L-BFGS-GSS: LBFGSGSS's own state dict; minibatch SGD: empty
+    optimizer: torch.optim.Optimizer  # the seed's own, as alone: L-BFGS-GSS keeps its state here
+    param_state: dict[str, dict[str, Any]]  # minibatch: the optimizer's state per parameter name
 
 
 def train_pack_or_none(cfg: DictConfig) -> list[dict[str, Any]] | None:
@@ -117,15 +129,34 @@ def train_pack(runs: list[DictConfig], device: torch.device) -> list[dict[str, A
         else:
             log.info("skipping %s: result exists", training.run_dir(run))
             records[run.seed] = done
-    if len(todo) == 1:  # nothing to batch: the run alone
-        records[todo[0].seed] = training.train_one(todo[0], training.run_dir(todo[0]))
-    elif todo:
-        with ExitStack() as logs:
-            for run in runs[1:]:  # the first seed's dir holds the Hydra job's own train.log
-                logs.enter_context(training.also_logging_to(training.run_dir(run) / "train.log"))
-            log.info("training seeds %s as one pack on %s", [r.seed for r in todo], device)
-            records |= Pack(todo, device).train()
+    with ExitStack() as logs:
+        for run in runs[1:]:  # the first seed's dir holds the Hydra job's own train.log
+            logs.enter_context(training.also_logging_to(training.run_dir(run) / "train.log"))
+        for group in pack_groups(todo):
+            if len(group) == 1:  # nothing to batch: the run alone
+                records[group[0].seed] = training.train_one(group[0], training.run_dir(group[0]))
+                continue
+            log.info("training seeds %s as one pack on %s", [r.seed for r in group], device)
+            records |= Pack(group, device).train()
     return [records[run.seed] for run in runs]
+
+
+def pack_groups(runs: list[DictConfig]) -> list[list[DictConfig]]:
+    """The seeds that can share one pack: all of them, except for an optimizer with state
+    (momentum, Adam's moments and step count) when they resume from different epochs: then
+    one pack per epoch, so that the stacked state is one step count's."""
+    if not runs or type(trainers.trainer(runs[0].opt)) is LBFGS or plain_sgd(runs[0].opt):
+        return [runs] if runs else []
+    by_epoch: dict[int, list[DictConfig]] = {}
+    for run in runs:
+        by_epoch.setdefault(checkpoint_epoch(run), []).append(run)
+    return list(by_epoch.values())
+
+
+def checkpoint_epoch(run: DictConfig) -> int:
+    """The epoch the seed's checkpoint is at (0: none)."""
+    path = training.run_dir(run) / storage.CHECKPOINT_FILE
+    return int(storage.read_torch(path)["progress"]["epoch"]) if path.exists() else 0
 
 
 class Pack:
@@ -154,6 +185,7 @@ class Pack:
             for name, s in self.evals.items()
         }
         self.step_losses = packed_loss_fn(self.arch, self.act)
+        self.batch_size = int(cfg.opt.get("batch_size", 0))  # read once, not per step
         self.members: list[Member] = []
         rows, fresh = [], []
         for run in runs:
@@ -162,6 +194,7 @@ class Pack:
             rows.append(w)
             fresh.append(not resumed)
         self.w = torch.stack(rows)
+        self.stacked = stack_states([m.param_state for m in self.members])
         if any(fresh):  # epoch 0 of the fresh seeds (resumed ones recorded it before)
             record_epochs(self, fresh)
 
@@ -178,8 +211,11 @@ class Pack:
         if resumed:
             state = training.restore(checkpoint, config, model, optimizer, shuffle)
             log.info("resuming %s from its checkpoint after epoch %d", task_dir, state.epoch)
-        opt_state = optimizer._state if isinstance(optimizer, LBFGSGSS) else {}
-        member = Member(run, config, task_dir, state, shuffle, opt_state)
+        param_state = {}
+        if type(self.trainer) is MINIBATCH:  # a resumed seed's momentum / Adam moments
+            named = model.named_parameters()
+            param_state = {name: optimizer.state[p] for name, p in named if optimizer.state[p]}
+        member = Member(run, config, task_dir, state, shuffle, optimizer, param_state)
         return member, get_flat(model), resumed
 
     def train(self) -> dict[int, dict[str, Any]]:
@@ -203,10 +239,11 @@ class Pack:
     def sgd_epoch(self) -> None:
         shuffles = [m.shuffle for m in self.members]
         params = unflatten(self.arch, self.w)  # views: the steps update self.w in place
-        sgd_pack_epoch(params, self.step_losses, self.train_split, self.opt, shuffles)
+        steps = StackedOptimizer(self.trainer, self.stacked)
+        sgd_pack_epoch(params, self.step_losses, self.train_split, self.batch_size, steps, shuffles)
 
     def lbfgs_epoch(self) -> None:
-        states = [m.opt_state for m in self.members]
+        states = [m.optimizer._state for m in self.members]  # type: ignore[attr-defined]
         lbfgs_pack_step(self.w, states, self.eval_losses["train"], self.opt)
 
     def retire(self) -> dict[int, dict[str, Any]]:
@@ -214,13 +251,16 @@ class Pack:
         records, keep = {}, []
         for i, m in enumerate(self.members):
             if m.state.diverged or m.state.epoch >= self.opt.epochs:
-                records[m.cfg.seed] = training.finish(m.task_dir, m.state, m.config, self.device)
+                records[m.cfg.seed] = training.finish(
+                    m.task_dir, m.state, m.config, self.device, m.optimizer
+                )
                 (m.task_dir / storage.CHECKPOINT_FILE).unlink(missing_ok=True)
             else:
                 keep.append(i)
         if len(keep) < len(self.members):
             self.members = [self.members[i] for i in keep]
             self.w = self.w[keep]
+            self.stacked = rows_of(self.stacked, keep)
         return records
 
     def log_and_checkpoint(self) -> None:
@@ -243,34 +283,101 @@ class Pack:
         torch.manual_seed(m.cfg.seed)
         model = build_model(self.arch, self.act).to(self.device)
         set_flat(model, self.w[i])
-        optimizer = self.trainer.optimizer(model.parameters())
-        if m.opt_state:  # L-BFGS-GSS: its state lives under the first parameter
-            optimizer.state[next(iter(model.parameters()))].update(m.opt_state)
+        optimizer = m.optimizer
+        if type(self.trainer) is MINIBATCH:  # row i of the stacked state, as alone
+            optimizer = self.trainer.optimizer(model.parameters())
+            row = rows_of(self.stacked, [i])
+            for name, p in model.named_parameters():
+                if name in row:
+                    optimizer.state[p] = {k: unstack(v) for k, v in row[name].items()}
         path = m.task_dir / storage.CHECKPOINT_FILE
         training.save_checkpoint(path, m.config, m.state, model, optimizer, m.shuffle)
+
+
+def stack_states(states: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The members' optimizer states (per parameter name) as one state of the stacked
+    parameters: per-weight tensors stacked on a new first dim; a scalar (Adam's step count,
+    the same for all: `pack_groups`) and None (no momentum) kept once."""
+    if not any(states):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name in states[0]:
+        keys = states[0][name]
+        out[name] = {}
+        for key in keys:
+            values = [s[name][key] for s in states]
+            first = values[0]
+            if isinstance(first, torch.Tensor) and first.ndim > 0:
+                out[name][key] = torch.stack(values)
+            else:
+                out[name][key] = first.clone() if isinstance(first, torch.Tensor) else first
+    return out
+
+
+def rows_of(stacked: dict[str, dict[str, Any]], keep: list[int]) -> dict[str, dict[str, Any]]:
+    """The stacked state of the members `keep` only."""
+    return {
+        name: {
+            k: v[keep] if isinstance(v, torch.Tensor) and v.ndim > 1 else v
+            for k, v in state.items()
+        }
+        for name, state in stacked.items()
+    }
+
+
+def unstack(value: Any) -> Any:
+    """One member's value of a one-row stacked state (`rows_of(stacked, [i])`)."""
+    if isinstance(value, torch.Tensor):
+        return value[0].clone() if value.ndim > 1 else value.clone()
+    return value
+
+
+class StackedOptimizer:
+    """The task's own torch optimizer over the stacked parameters [k, *shape] of one epoch,
+    its state carried from epoch to epoch in `stacked` (the pack's, updated in place)."""
+
+    def __init__(self, trainer: trainers.Minibatch, stacked: dict[str, dict[str, Any]]) -> None:
+        self.trainer, self.stacked = trainer, stacked
+
+    def over(self, own: dict[str, torch.Tensor]) -> torch.optim.Optimizer:
+        optimizer = self.trainer.optimizer(list(own.values()))
+        for name, p in own.items():
+            if name in self.stacked:
+                optimizer.state[p] = self.stacked[name]
+        return optimizer
+
+    def keep(self, optimizer: torch.optim.Optimizer, own: dict[str, torch.Tensor]) -> None:
+        for name, p in own.items():
+            if optimizer.state[p]:
+                self.stacked[name] = optimizer.state[p]
 
 
 def sgd_pack_epoch(
     params: dict[str, torch.Tensor],
     step_losses: PackedLoss,
     train: data.Split,
-    opt: DictConfig,
+    batch_size: int,
+    steps: StackedOptimizer,
     shuffles: list[torch.Generator],
 ) -> None:
     """One pass over the train set for every seed, each in its own order; `params` [k, ...]
-    (views of the pack's W) are updated in place."""
+    (views of the pack's W) are updated in place by the task's optimizer (`steps`). No config
+    lookups and no host syncs per step."""
     x, y = train.x, train.y
     orders = torch.stack([torch.randperm(len(y), generator=g) for g in shuffles]).to(x.device)
     own = {name: p.detach().clone() for name, p in params.items()}  # contiguous: faster steps
+    optimizer = steps.over(own)
     rows = x.flatten(1)  # index_select on rows: 2x faster than x[idx] on the CPU
-    for i in range(0, orders.shape[1], opt.batch_size):
-        idx = orders[:, i : i + opt.batch_size]  # [k, b]: each seed's own mini-batch
+    for i in range(0, orders.shape[1], batch_size):
+        idx = orders[:, i : i + batch_size]  # [k, b]: each seed's own mini-batch
         images = rows.index_select(0, idx.flatten()).view(*idx.shape, *x.shape[1:])
         leaves = {name: p.detach().requires_grad_() for name, p in own.items()}
         losses = step_losses(leaves, images, y[idx])
         grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
         for p, grad in zip(own.values(), grads, strict=True):
-            p.add_(grad, alpha=-opt.lr)  # torch.optim.SGD's update, row by row
+            p.grad = grad
+        optimizer.step()  # elementwise: row by row, each seed's own update
+    steps.keep(optimizer, own)
     for p, trained in zip(params.values(), own.values(), strict=True):
         p.copy_(trained)
 

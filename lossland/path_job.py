@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lossland import identity, storage
+from lossland import identity, numerics, storage
 from lossland.basis_loss import basis_loss_fn
 from lossland.errors import LosslandError
 from lossland.finders import PathResult, build_finder
@@ -222,7 +222,7 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     if not todo:
         return {"pairs": len(mine), "skipped": len(mine), "found": 0}
 
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, tf32=bool(cfg.get("tf32", False)))
     limit = cfg.dataset.n_train if landscape == "train" else cfg.dataset.n_eval
     split = cached_split(str(cfg.dataset.root), LANDSCAPES[landscape], str(device), limit)
     point_chunk = point_chunk_for(arch, device, cfg.finder.point_chunk)
@@ -286,6 +286,7 @@ def path_record(
         "best_objective": result.objective,
         "wall_seconds": seconds,
         "device": device.type,
+        "numerics": numerics.in_force(device).record(),
         "train_sig": solution.train_sig,
         "config": config,
     }

@@ -19,7 +19,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lossland import identity, storage
+from lossland import identity, numerics, storage
 from lossland.errors import LosslandError
 from lossland.models import load_weight_file
 from lossland.probes import Landscape, Probe, Unit
@@ -256,6 +256,7 @@ def write_record(
         "input_sha256": src.sha256,
         "wall_seconds": seconds,
         "device": ctx.device.type,
+        "numerics": numerics.in_force(ctx.device).record(),
         "torch": torch.__version__,
         "host": platform.node(),
         "config": config,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossland import identity, storage
+from lossland import identity, numerics, storage
 from lossland.errors import LosslandError
 from lossland.models import load_weight_file
 from lossland.study import Study, load_study
@@ -104,6 +104,7 @@ def select_runs(
     """The `n_select` finished runs of one training config, lowest min train loss first; a
     diverged run counts as finished but ranks after every run that converged."""
     _, runs = pick_config(finished_runs(out_dir, arch, opt), arch, opt, train_sig)
+    one_numerics(runs, arch, opt)
     if len(runs) < n_runs and not allow_partial:
         raise LosslandError(
             f"{arch}/{opt}: {len(runs)} of {n_runs} runs finished under {out_dir}: "
@@ -115,6 +116,22 @@ def select_runs(
         )
     runs.sort(key=lambda r: (r["status"] != "done", r["min_train_loss"], r["seed"]))
     return runs[:n_select]
+
+
+def one_numerics(runs: list[dict], arch: str, opt: str) -> None:
+    """Refuse runs of one config made under different numerics (device type, dtype, TF32:
+    docs/decisions.md#numerics). They are not in the signature, so that every record made
+    before numerics were recorded (all CPU float32) keeps its identity; a set checks them."""
+    kinds: dict[str, int] = {}
+    for run in runs:
+        label = numerics.of_record(run).label()
+        kinds[label] = kinds.get(label, 0) + 1
+    if len(kinds) > 1:
+        counts = ", ".join(f"{n} on {label}" for label, n in sorted(kinds.items()))
+        raise LosslandError(
+            f"{arch}/{opt}: finished runs were made under different numerics ({counts}), never "
+            "pooled: move one kind's run directories to another out_dir"
+        )
 
 
 def build_set(

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lossland import archs, cpu, data, identity, storage, trainers
+from lossland import archs, cpu, data, identity, numerics, storage, trainers
 from lossland.errors import LosslandError
 from lossland.models import batch_loss, build_model, evaluate, get_flat
 from lossland.progress import log, on_terminal, progress
@@ -36,16 +36,19 @@ W_TEST_FILE = "w_test.npy"
 LOG_FILE = "train.log"  # as Hydra names the job's log (hydra.job.name = train)
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; anything else is passed to torch as it is."""
+def resolve_device(name: str, tf32: bool = False) -> torch.device:
+    """`auto` picks CUDA when present; anything else is passed to torch as it is. Also sets
+    the numerics policy for the job (`numerics.apply`: IEEE float32, TF32 only if asked)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise LosslandError(f"unknown device {name!r}: use auto, cpu or cuda") from e
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except RuntimeError as e:
+            raise LosslandError(f"unknown device {name!r}: use auto, cpu or cuda") from e
     if device.type == "cuda" and not torch.cuda.is_available():
         raise LosslandError("device=cuda asked for, but no GPU is visible: use device=auto or cpu")
+    numerics.apply(device, tf32=tf32)
     return device
 
 
@@ -233,6 +236,7 @@ def finish(
         "seconds_per_epoch": state.seconds / max(state.epoch, 1),
         "device": device.type,
         "device_name": device_name(device),
+        "numerics": numerics.in_force(device, str(config.get("precision", "float32"))).record(),
         "torch": torch.__version__,
         "files": {"w_train": W_TRAIN_FILE, "w_test": W_TEST_FILE},
         "config": config,
@@ -292,8 +296,7 @@ def save_checkpoint(
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "shuffle_rng": shuffle.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+            "torch_rng": torch.get_rng_state(),  # training draws no CUDA randomness: no CUDA RNG
         },
     )
 
@@ -307,9 +310,7 @@ def restore(path: Path, config: dict, model, optimizer, shuffle: torch.Generator
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     shuffle.set_state(saved["shuffle_rng"])
-    torch.set_rng_state(saved["torch_rng"])
-    if saved["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    torch.set_rng_state(saved["torch_rng"])  # older checkpoints' "cuda_rng" is ignored
     p = dict(saved["progress"])
     p["w_train"], p["w_test"] = Minimum(**p["w_train"]), Minimum(**p["w_test"])
     return Progress(**p)

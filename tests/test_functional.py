@@ -106,3 +106,21 @@ def test_bad_shapes_are_one_line_errors(data):
         batched_loss_fn("fcp", "softplus", x, y)(torch.zeros(archs.get("fcp").n_prm))
     with pytest.raises(LosslandError, match="unknown arch"):
         batched_loss_fn("resnet", "softplus", x, y)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_one_row_is_bit_for_bit_a_row_of_many(arch, data):
+    """Where values of calls with different row counts are compared (an L-BFGS-GSS pack's last
+    searching seed against its start, a pack shrunk to one seed, a path's one-row last chunk),
+    one row goes through the same implementation as many: identical, not just close."""
+    x, y = data
+    w = random_weights(arch, 4)
+    losses = batched_loss_fn(arch, "softplus", x, y, chunk=100)
+    with torch.no_grad():
+        many = losses(w)
+        assert torch.equal(losses(w[:1]), many[:1])
+        assert torch.equal(losses(w[3:]), many[3:])
+    one = batched_loss_fn(arch, "softplus", x, y, one_vector=True)  # every call one vector
+    torch.testing.assert_close(one(w[:1]), many[:1], **LOSS_TOL)
+    with pytest.raises(LosslandError, match="one-vector loss was given 2"):
+        one(w[:2])

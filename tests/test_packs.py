@@ -38,6 +38,18 @@ def records_close(a: dict, b: dict, rtol: float = RTOL) -> None:
         assert a[key] == pytest.approx(b[key], rel=rtol), key
 
 
+def lbfgs_close(a: dict | None, b: dict | None) -> None:
+    """L-BFGS-GSS diagnostics: the same counts (evaluations, resets, failed searches, last
+    decrease); the last step size within RTOL (it is a quotient of rounded norms)."""
+    assert (a is None) == (b is None)
+    if a is not None:
+        assert a.keys() == b.keys()
+        assert {k: v for k, v in a.items() if k != "last_step"} == {
+            k: v for k, v in b.items() if k != "last_step"
+        }
+        assert a["last_step"] == pytest.approx(b["last_step"], rel=RTOL)
+
+
 def weights_close(dir_a, dir_b) -> None:
     for name in (W_TRAIN_FILE, W_TEST_FILE):
         wa, wb = np.load(dir_a / name), np.load(dir_b / name)
@@ -45,8 +57,10 @@ def weights_close(dir_a, dir_b) -> None:
 
 
 def opt_of(opt: str) -> tuple[str, ...]:
-    """Packs implement the spec line search of L-BFGS-GSS (others fall back to the loop)."""
-    return ("opt=lbfgs", "opt.line_search=spec") if opt == "lbfgs" else (f"opt={opt}",)
+    """`lbfgs`: the spec line search; `authors`: the authors' (opt=lbfgs's default)."""
+    if opt == "lbfgs":
+        return ("opt=lbfgs", "opt.line_search=spec")
+    return ("opt=lbfgs", "opt.line_search=authors") if opt == "authors" else (f"opt={opt}",)
 
 
 def pack_of(mnist_root, out_dir, *overrides: str, k: int = 3):
@@ -54,15 +68,23 @@ def pack_of(mnist_root, out_dir, *overrides: str, k: int = 3):
     return cfg, training.seed_runs(cfg)
 
 
-@pytest.mark.parametrize("opt", ["sgd", "lbfgs"])
-@pytest.mark.parametrize("arch", ["fcp", "lenet", "lstm", "ae"])
+EVERY_OPT = [(arch, opt) for arch in ("fcp", "lenet", "lstm", "ae") for opt in ("sgd", "lbfgs")]
+EVERY_OPT += [(arch, "authors") for arch in ("fcp", "lenet", "lstm", "ae")]
+EVERY_OPT += [(arch, opt) for arch in ("fcp", "lstm") for opt in ("momentum", "adamw")]
+
+
+@pytest.mark.parametrize(("arch", "opt"), EVERY_OPT)
 def test_pack_equals_the_seeds_alone(mnist_root, tmp_path, arch, opt):
     settings = (f"arch={arch}", *opt_of(opt), "opt.epochs=3")
     cfg, runs = pack_of(mnist_root, tmp_path / "pack", *settings, k=2)
     packed = packs.train_pack(runs, torch.device("cpu"))  # also where CPU tasks don't pack
     for run, record in zip(runs, packed, strict=True):
         alone = tiny(mnist_root, tmp_path / "alone", *settings, f"seed={run.seed}")
-        records_close(training.train_one(alone, training.run_dir(alone)), record)
+        expected = training.train_one(alone, training.run_dir(alone))
+        records_close(expected, record)
+        lbfgs_close(expected.get("lbfgs"), record.get("lbfgs"))
+        assert ("lbfgs" in record) == (opt in ("lbfgs", "authors"))
+        assert record["numerics"] == expected["numerics"]
         weights_close(training.run_dir(alone), training.run_dir(run))
         assert not (training.run_dir(run) / CHECKPOINT_FILE).exists()
 
@@ -79,7 +101,7 @@ def test_task_packs_sgd_and_skips_finished_seeds(mnist_root, tmp_path, caplog):
     assert training.task_done(cfg)
 
 
-@pytest.mark.parametrize("opt", ["sgd", "lbfgs"])
+@pytest.mark.parametrize("opt", ["sgd", "lbfgs", "momentum"])
 def test_killed_pack_resumes_to_the_uninterrupted_pack(
     mnist_root, tmp_path, monkeypatch, caplog, opt
 ):
@@ -107,9 +129,11 @@ def test_killed_pack_resumes_to_the_uninterrupted_pack(
         same_result(training.run_dir(a), training.run_dir(b), ("out_dir",))
 
 
-def test_checkpoints_are_interchangeable_with_a_seed_alone(mnist_root, tmp_path, monkeypatch):
-    """A pack's checkpoint resumed by the seed alone (and on to the end) is the seed alone."""
-    _, runs = pack_of(mnist_root, tmp_path / "pack", k=2)
+@pytest.mark.parametrize("opt", ["sgd", "adamw", "authors"])
+def test_checkpoints_are_interchangeable_with_a_seed_alone(mnist_root, tmp_path, monkeypatch, opt):
+    """A pack's checkpoint resumed by the seed alone (and on to the end) is the seed alone:
+    also the optimizer's state (Adam's moments and step count, the L-BFGS-GSS history)."""
+    _, runs = pack_of(mnist_root, tmp_path / "pack", *opt_of(opt), k=2)
     record_epochs = packs.record_epochs
 
     def dying(pack, which):
@@ -121,8 +145,40 @@ def test_checkpoints_are_interchangeable_with_a_seed_alone(mnist_root, tmp_path,
     with pytest.raises(Killed):
         packs.train_pack(runs, torch.device("cpu"))
     resumed = training.train_one(runs[1], training.run_dir(runs[1]))
-    alone = tiny(mnist_root, tmp_path / "alone", "seed=1")
-    records_close(training.train_one(alone, training.run_dir(alone)), resumed)
+    alone = tiny(mnist_root, tmp_path / "alone", *opt_of(opt), "seed=1")
+    expected = training.train_one(alone, training.run_dir(alone))
+    records_close(expected, resumed)
+    lbfgs_close(expected.get("lbfgs"), resumed.get("lbfgs"))
+
+
+def test_stateful_seeds_at_different_epochs_pack_by_epoch(mnist_root, tmp_path, monkeypatch):
+    """AdamW seeds resuming from different epochs: one pack per epoch (one step count each),
+    each seed's record that of the seed alone."""
+    _, runs = pack_of(mnist_root, tmp_path / "pack", "opt=adamw", k=3)
+    train_one = training.train_one
+
+    def dying(cfg, task_dir):  # seed 1 alone, killed after its checkpoint at epoch 3
+        record_epoch = training.record_epoch
+
+        def die(state, *args):
+            if state.epoch == 4:
+                raise Killed
+            record_epoch(state, *args)
+
+        monkeypatch.setattr(training, "record_epoch", die)
+        try:
+            return train_one(cfg, task_dir)
+        finally:
+            monkeypatch.setattr(training, "record_epoch", record_epoch)
+
+    with pytest.raises(Killed):
+        dying(runs[1], training.run_dir(runs[1]))
+    assert [packs.checkpoint_epoch(r) for r in runs] == [0, 3, 0]
+    assert [[r.seed for r in g] for g in packs.pack_groups(runs)] == [[0, 2], [1]]
+    records = packs.train_pack(runs, torch.device("cpu"))
+    for run, record in zip(runs, records, strict=True):
+        alone = tiny(mnist_root, tmp_path / "alone", "opt=adamw", f"seed={run.seed}")
+        records_close(training.train_one(alone, training.run_dir(alone)), record)
 
 
 def test_a_diverged_seed_leaves_the_pack_and_the_others_go_on(mnist_root, tmp_path, monkeypatch):
@@ -163,17 +219,22 @@ def test_unpackable_settings_fall_back_and_say_so(mnist_root, tmp_path, caplog):
     assert "one after another: a lbfgs pack of ae is not faster than the loop on cpu" in caplog.text
     assert [r["seed"] for r in records] == [0, 1]
     lenet, _ = pack_of(mnist_root, tmp_path, "arch=lenet")
+    cuda = torch.device("cuda")  # only its type is read: no GPU needed
     authors, _ = pack_of(mnist_root, tmp_path, "opt=lbfgs")  # the default line search
-    assert "opt.line_search=authors is not packed" in packs.why_sequential(authors, cpu)
+    assert "not faster than the loop on cpu" in packs.why_sequential(authors, cpu)
     assert "not faster than the loop on cpu" in packs.why_sequential(lenet, cpu)
-    momentum, _ = pack_of(mnist_root, tmp_path, "opt=momentum")
-    adamw, _ = pack_of(mnist_root, tmp_path, "opt=adamw")
-    assert packs.why_sequential(momentum, cpu) == "opt.momentum is not supported by packs"
-    assert "opt.optimizer=torch.optim.AdamW is not packed" in packs.why_sequential(adamw, cpu)
+    for name in ("momentum", "adamw"):
+        stateful, _ = pack_of(mnist_root, tmp_path, f"opt={name}")
+        assert "was not measured faster than the loop on cpu" in packs.why_sequential(stateful, cpu)
+        assert packs.why_sequential(stateful, cuda) is None
+    for every in (authors, lenet):
+        assert packs.why_sequential(every, cuda) is None
+    rmsprop, _ = pack_of(mnist_root, tmp_path, "opt=adamw", "opt.optimizer=torch.optim.RMSprop")
+    assert "opt.optimizer=torch.optim.RMSprop is not packed" in packs.why_sequential(rmsprop, cpu)
     OmegaConf.set_struct(cfg, False)
-    sgd = OmegaConf.to_container(compose("train", ["opt=sgd"]).opt, enum_to_str=True)
-    cfg.opt = {**sgd, "line_search": "x"}
-    assert packs.why_sequential(cfg, cpu) == "opt.line_search is not supported by packs"
+    lbfgs = OmegaConf.to_container(compose("train", ["opt=lbfgs"]).opt, enum_to_str=True)
+    cfg.opt = {**lbfgs, "extra": "x"}
+    assert packs.why_sequential(cfg, cuda) == "opt.extra is not supported by packs"
 
 
 @pytest.mark.parametrize("arch", ["fcp", "lenet", "lstm", "ae"])
@@ -201,8 +262,8 @@ def test_packed_loss_is_each_module_on_its_own_images(mnist_root, arch):
 
 def test_line_searches_side_by_side_are_the_search_alone():
     """lbfgs_pack's generator searches, run together, against lbfgs_gss.golden_section_search."""
-    from lossland.lbfgs_gss import golden_section_search
-    from lossland.lbfgs_pack import golden_section_steps, run_searches
+    from lossland.lbfgs_gss import golden_section_search, golden_section_steps
+    from lossland.lbfgs_pack import run_searches
 
     fs = [
         lambda u: (u - 0.3) ** 2,  # minimum inside the first trial step: shrink

@@ -234,3 +234,28 @@ def test_resubmitted_sweep_runs_only_the_missing_tasks(mnist_root, tmp_path):
     assert "sweep of 4 tasks: 3 finished before (skipped), 1 to run" in out
     assert out.count("result exists") == 3 and missing.exists()
     assert all(r.stat().st_mtime_ns == t for r, t in mtimes.items())
+
+
+def test_a_checkpoint_from_a_many_gpu_machine_resumes_here(mnist_root, tmp_path, monkeypatch):
+    """Checkpoints hold no CUDA RNG state (training draws none): an older one that saved
+    eight GPUs' states resumes on a machine with fewer (here none), to the same result."""
+    cfg = tiny(mnist_root, tmp_path)
+    train_one(cfg, tmp_path / "whole")
+    record_epoch = training.record_epoch
+
+    def dying(state, *args):
+        if state.epoch == 4:
+            raise Killed
+        record_epoch(state, *args)
+
+    monkeypatch.setattr(training, "record_epoch", dying)
+    with pytest.raises(Killed):
+        train_one(cfg, tmp_path / "job")
+    monkeypatch.setattr(training, "record_epoch", record_epoch)
+    checkpoint = tmp_path / "job" / CHECKPOINT_FILE
+    saved = torch.load(checkpoint, weights_only=True)
+    assert "cuda_rng" not in saved
+    saved["cuda_rng"] = [torch.zeros(16, dtype=torch.uint8)] * 8  # as an older checkpoint
+    torch.save(saved, checkpoint)
+    train_one(cfg, tmp_path / "job")
+    same_result(tmp_path / "whole", tmp_path / "job")

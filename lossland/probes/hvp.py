@@ -24,8 +24,15 @@ BatchedLoss = Callable[[Tensor], Tensor]
 class Curvature:
     """Loss, gradient and H v of the mean loss over weighted slices of the data."""
 
-    def __init__(self, slices: Sequence[tuple[BatchedLoss, float]]) -> None:
+    def __init__(
+        self,
+        slices: Sequence[tuple[BatchedLoss, float]],
+        one_slices: Sequence[tuple[BatchedLoss, float]] | None = None,
+    ) -> None:
         self.slices = list(slices)  # (loss of one image slice, its share of the data)
+        # the same, for one vector per call (`functional.params_loss_fn(one_vector=True)`):
+        # Lanczos' products, never compared with a batched call's values
+        self.one_slices = list(one_slices) if one_slices is not None else self.slices
         self.n_hvp = 0  # products computed, per weight vector
 
     @classmethod
@@ -33,13 +40,20 @@ class Curvature:
         cls, arch: str, act: str, x: Tensor, y: Tensor, image_chunk: int | None = None
     ) -> Curvature:
         step = image_chunk or len(y)
-        return cls(
-            [
-                (batched_loss_fn(arch, act, x[i : i + step], y[i : i + step], twice=True), share)
+
+        def slices(one_vector: bool) -> list[tuple[BatchedLoss, float]]:
+            return [
+                (
+                    batched_loss_fn(
+                        arch, act, x[i : i + step], y[i : i + step], twice=True,
+                        one_vector=one_vector,
+                    ),
+                    len(y[i : i + step]) / len(y),
+                )
                 for i in range(0, len(y), step)
-                for share in [len(y[i : i + step]) / len(y)]
-            ]
-        )
+            ]  # fmt: skip
+
+        return cls(slices(False), slices(True))
 
     @torch.no_grad()
     def loss(self, w: Tensor) -> Tensor:
@@ -60,7 +74,7 @@ class Curvature:
         """[B, N], [B, N] -> H(w_b) v_b, [B, N], by double backward slice by slice."""
         w = w.detach().requires_grad_(True)
         out = torch.zeros_like(w)
-        for f, share in self.slices:
+        for f, share in self.one_slices if len(w) == 1 else self.slices:
             (g,) = torch.autograd.grad(f(w).sum(), w, create_graph=True)
             (hv,) = torch.autograd.grad(g, w, grad_outputs=v)
             out += hv.detach() * share

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lossland.errors import LosslandError
-from lossland.functional import batched_loss_fn
+from lossland.functional import params_loss_fn, unflatten
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.models import build_model, evaluate, get_flat, is_classifier, set_flat
 from lossland.probes import Landscape, Probe, Unit
@@ -91,9 +91,10 @@ class Intrinsic(Probe):
     def train(self, ctx, train, theta0, proj, opt: str) -> tuple[torch.Tensor, list[float]]:
         """z after training in the subspace, and the full train loss after each epoch."""
         z = torch.zeros(proj.shape[1], device=theta0.device, requires_grad=True)
+        losses = params_loss_fn(ctx.arch, ctx.act, one_vector=True)  # built once, not per step
 
         def loss_on(x, y):
-            return batched_loss_fn(ctx.arch, ctx.act, x, y)((theta0 + proj @ z)[None])[0]
+            return losses(unflatten(ctx.arch, (theta0 + proj @ z)[None]), x, y)[0]
 
         curve = []
         if opt == "sgd":

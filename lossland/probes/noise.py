@@ -90,7 +90,7 @@ def batch_gradients(
     )
     idx = idx.to(y.device)
 
-    losses = params_loss_fn(arch, act, twice=True)
+    losses = params_loss_fn(arch, act, twice=True, one_vector=True)
 
     def loss(wv: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return losses(unflatten(arch, wv[None]), xb, yb)[0]
