@@ -65,6 +65,15 @@ class Precision(str, Enum):
 
 
 @dataclass
+class SymmetryGroupConfig:
+    """One group of hidden units that permute together (lossland.symmetry)."""
+
+    name: str = MISSING
+    size: int = MISSING
+    axes: list[str] = field(default_factory=list)  # PARAM[AXIS], PARAM[AXIS]*BLOCK, .../GATES
+
+
+@dataclass
 class ArchConfig:
     """A net registry entry (lossland.archs). Besides name and act, its keys are fixed by the
     entry's name, so they are not part of a record's signature (identity.NON_RESULT_KEYS)."""
@@ -75,6 +84,8 @@ class ArchConfig:
     loss: Loss = Loss.cross_entropy
     n_prm: int = MISSING  # length of the flat weight vector
     batched: str | None = None  # a hand-written batched twin; None: vmap of the module
+    # hidden-unit permutations (lossland.symmetry); [] = none; None = not declared
+    symmetry: list[SymmetryGroupConfig] | None = None
 
 
 @dataclass

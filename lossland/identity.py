@@ -61,6 +61,7 @@ NON_RESULT_KEYS = (
     "arch.loss",
     "arch.n_prm",
     "arch.batched",
+    "arch.symmetry",
     "opt._target_",
     # which optimizer and weight vector a set takes: a record names its set by the set's hash
     # (inputs.set, made from its members), so the study cannot change a record unseen
