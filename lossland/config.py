@@ -229,6 +229,7 @@ class PathsConfig:
     n_runs: int = 75
     allow_partial: bool = False
     train_sig: str | None = None  # which training config's runs (train/<arch>/<opt>/<sig>/)
+    align: str = "none"  # none | weight: each pair's second endpoint aligned to its first
     device: str = "auto"
     out_dir: str = "outputs"
 

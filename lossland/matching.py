@@ -94,6 +94,13 @@ def check_method(method: str) -> None:
         raise LosslandError(f"align={method}: choose one of {', '.join(METHODS)}")
 
 
+def check_setting(arch: str, method: str) -> None:
+    """`align=` is a method, and the arch declares a symmetry to align by (one line)."""
+    check_method(method)
+    if method != "none":
+        symmetry_of(arch)
+
+
 def align(arch: str, method: str, wa: Tensor, wb: Tensor, seed: int = 0) -> Match:
     """w_b aligned to w_a by `method` (one of MATCHERS)."""
     check_method(method)
