@@ -162,6 +162,19 @@ class EvaluateConfig:
 
 
 @dataclass
+class AlignConfig:
+    """`python -m lossland.align`: a weights file's rows aligned to a reference's."""
+
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    weights: str = MISSING
+    reference: str = MISSING
+    out: str = MISSING
+    overwrite: bool = False
+    method: str = "weight"
+    seed: int = 0
+
+
+@dataclass
 class StudyOptimizer:
     """One optimizer of a study: its runs, the label its sets carry, how the report names it."""
 
@@ -240,6 +253,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="align_schema", node=AlignConfig)
     cs.store(name="paths_schema", node=PathsConfig)
     cs.store(name="probe_schema", node=ProbeJobConfig)
     cs.store(group="schema/arch", name="arch", node=ArchConfig)
