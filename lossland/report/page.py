@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lossland.report import finders, html, probes, stats
+from lossland.report import aligned, finders, html, probes, stats
 from lossland.report.tidy import TIDY_FILES
 
 
@@ -87,6 +87,7 @@ def render_index(report: Any) -> str:
 
     sections.append(probes.section(report))
     sections.append(finders.section(report))
+    sections.append(aligned.section(report))
     files = html.Section("files", "Tidy tables")
     files.items([f"{f}: {name}" for name, f in TIDY_FILES.items()])
     sections.append(files)
