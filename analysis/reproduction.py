@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from aligned_fcp import section as aligned_section  # analysis/, beside this script
 
 from lossland import storage
 from lossland.report import stats
@@ -469,6 +470,7 @@ def main(argv: list[str]) -> None:
     lines += curves_figure(root, page, sgd)
     lines += precision_section(root)
     lines += whole_runs_section(root)
+    lines += aligned_section(root, Path(settings.get("aligned", "records/fcp-aligned")))
     lines += ["## The paper's claims about fcp", ""]
     for name, v in found.items():
         lines += [f"### {VARIANTS[name]}", "", *claims(v), ""]

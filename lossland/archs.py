@@ -7,7 +7,9 @@ An entry names
 - `n_prm`: the length of its flat weight vector (checked against the module by the tests);
 - `batched` (optional): a hand-written batched twin, for a module that torch.func.vmap cannot
   map (nn.LSTM); without one, the batched form is the vmapped functional_call of the module
-  itself (lossland.functional).
+  itself (lossland.functional);
+- `symmetry`: its hidden-unit permutation groups on the flat vector (lossland.symmetry), `[]`
+  for a net without any; tests/test_symmetry.py fails for an entry that does not say.
 
 Everything else asks this module by the arch's name; no code compares arch names.
 tests/test_arch_registry.py checks every entry found in conf/arch. An entry outside conf/arch
@@ -28,6 +30,7 @@ from torch import nn
 
 from lossland.config import ArchConfig, Loss
 from lossland.errors import LosslandError
+from lossland.symmetry import Group, parse_groups
 
 ARCH_DIR = Path(__file__).resolve().parents[1] / "conf" / "arch"
 
@@ -41,6 +44,7 @@ class Arch:
     loss: Loss
     n_prm: int
     batched: Any | None  # the twin (see lossland.functional.PixelLSTMTwin), or None: vmap
+    symmetry: tuple[Group, ...] | None = None  # None: not declared (lossland.symmetry)
 
     @property
     def is_classifier(self) -> bool:
@@ -81,8 +85,9 @@ def register(entry: Mapping | DictConfig) -> Arch:
             loss=Loss(node.loss),
             n_prm=int(node.n_prm),
             batched=get_object(batched) if batched else None,
+            symmetry=parse_groups(node.symmetry),
         )
-    except (OmegaConfBaseException, ImportError, ValueError) as e:
+    except (OmegaConfBaseException, ImportError, ValueError, LosslandError) as e:
         first = str(e).splitlines()[0]
         raise LosslandError(f"arch entry {name!r} is not valid: {first}") from e
     _known[arch.name] = arch

@@ -75,6 +75,7 @@ TRAIN = COMMON | {
 }
 PATHS = COMMON | {
     "landscape": _choice("train", "test"),
+    "align": _choice("none", "weight"),  # lossland.matching.METHODS
     "shard": _int(0),
     "shard_size": _int(1),
     "n_pairs": _int(1),
@@ -102,6 +103,7 @@ PROBE = COMMON | {
     "n_select": _int(1),
     "n_runs": _int(1),
     "image_chunk": _int(1, null=True),
+    "probe.align": PATHS["align"],
 }
 RULES = {"train": TRAIN, "paths": PATHS, "probe": PROBE, "evaluate": COMMON}
 

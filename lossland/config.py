@@ -65,6 +65,15 @@ class Precision(str, Enum):
 
 
 @dataclass
+class SymmetryGroupConfig:
+    """One group of hidden units that permute together (lossland.symmetry)."""
+
+    name: str = MISSING
+    size: int = MISSING
+    axes: list[str] = field(default_factory=list)  # PARAM[AXIS], PARAM[AXIS]*BLOCK, .../GATES
+
+
+@dataclass
 class ArchConfig:
     """A net registry entry (lossland.archs). Besides name and act, its keys are fixed by the
     entry's name, so they are not part of a record's signature (identity.NON_RESULT_KEYS)."""
@@ -75,6 +84,8 @@ class ArchConfig:
     loss: Loss = Loss.cross_entropy
     n_prm: int = MISSING  # length of the flat weight vector
     batched: str | None = None  # a hand-written batched twin; None: vmap of the module
+    # hidden-unit permutations (lossland.symmetry); [] = none; None = not declared
+    symmetry: list[SymmetryGroupConfig] | None = None
 
 
 @dataclass
@@ -151,6 +162,19 @@ class EvaluateConfig:
 
 
 @dataclass
+class AlignConfig:
+    """`python -m lossland.align`: a weights file's rows aligned to a reference's."""
+
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    weights: str = MISSING
+    reference: str = MISSING
+    out: str = MISSING
+    overwrite: bool = False
+    method: str = "weight"
+    seed: int = 0
+
+
+@dataclass
 class StudyOptimizer:
     """One optimizer of a study: its runs, the label its sets carry, how the report names it."""
 
@@ -218,6 +242,7 @@ class PathsConfig:
     n_runs: int = 75
     allow_partial: bool = False
     train_sig: str | None = None  # which training config's runs (train/<arch>/<opt>/<sig>/)
+    align: str = "none"  # none | weight: each pair's second endpoint aligned to its first
     device: str = "auto"
     out_dir: str = "outputs"
     tf32: bool = False  # TF32 path finding on CUDA (docs/decisions.md#numerics); off: IEEE fp32
@@ -229,6 +254,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="align_schema", node=AlignConfig)
     cs.store(name="paths_schema", node=PathsConfig)
     cs.store(name="probe_schema", node=ProbeJobConfig)
     cs.store(group="schema/arch", name="arch", node=ArchConfig)

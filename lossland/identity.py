@@ -61,6 +61,7 @@ NON_RESULT_KEYS = (
     "arch.loss",
     "arch.n_prm",
     "arch.batched",
+    "arch.symmetry",
     "opt._target_",
     # which optimizer and weight vector a set takes: a record names its set by the set's hash
     # (inputs.set, made from its members), so the study cannot change a record unseen
@@ -69,7 +70,13 @@ NON_RESULT_KEYS = (
 # Keys added after records were made, left out of the signature while they hold the value that
 # every earlier record had implicitly: those records keep their signatures (and directories),
 # while any other value (opt=sgd opt.optimizer=torch.optim.Adam) makes a new one.
-OMITTED_AT_DEFAULT = {"opt.optimizer": "torch.optim.SGD", "finder.name": "fourier", "tf32": False}
+OMITTED_AT_DEFAULT = {
+    "opt.optimizer": "torch.optim.SGD",
+    "finder.name": "fourier",
+    "tf32": False,
+    "align": "none",  # paths: endpoints aligned modulo permutations (issue 21)
+    "probe.align": "none",  # the interp probe's
+}
 # The swept keys that are readable in the directory name, per kind of task (not in its sig).
 DIR_KEYS = {
     "train": ("arch.name", "opt.name", "seed"),
@@ -212,9 +219,20 @@ def mismatch(record: dict, config: Any, inputs: dict[str, str] | None = None) ->
 def source_name(config: Any) -> str:
     """Where a task's input shows in its directory: its `set`, or `file-<stem>` for the
     weights file of `weights=FILE` (`weights` is not in the signature, so without this a
-    file's task would share the set's directory)."""
+    file's task would share the set's directory); `@<method>` for aligned paths."""
+    return aligned_name(input_name(config), str(config.get("align") or "none"))
+
+
+def input_name(config: Any) -> str:
+    """The task's input: its `set`, or `file-<stem>` for `weights=FILE`."""
     weights = config.get("weights")
     return f"file-{Path(str(weights)).stem}" if weights else str(config.get("set"))
+
+
+def aligned_name(name: str, align: str) -> str:
+    """Where a set's aligned records live: `<set>@<method>` (align=weight), apart from its
+    unaligned ones (`<set>`, align=none)."""
+    return name if align == "none" else f"{name}@{align}"
 
 
 def register_resolver() -> None:

@@ -21,6 +21,7 @@ from lossland import identity, numerics, storage
 from lossland.basis_loss import basis_loss_fn
 from lossland.errors import LosslandError
 from lossland.finders import PathResult, build_finder
+from lossland.matching import align_pairs, check_setting
 from lossland.models import load_weight_file
 from lossland.pathfinder import t_grid
 from lossland.progress import log, progress
@@ -84,6 +85,7 @@ def set_dir_of(cfg: DictConfig, source: SolutionSet | None = None) -> Path:
     other settings."""
     sig = identity.dir_signature(cfg, "paths")
     name = source.name if source is not None else source_name(cfg)
+    name = identity.aligned_name(name, str(cfg.get("align", "none")))  # <set>@<method>
     return storage.path_task_dir(
         cfg.out_dir, cfg.arch.name, name, cfg.landscape, cfg.finder.name, sig
     )
@@ -92,7 +94,7 @@ def set_dir_of(cfg: DictConfig, source: SolutionSet | None = None) -> Path:
 def source_name(cfg: DictConfig) -> str:
     """The set's name, or `file-<stem>` for weights=FILE."""
     return (
-        identity.source_name(cfg) if cfg.get("weights") else study_of(cfg).check_set(cfg.set).name
+        identity.input_name(cfg) if cfg.get("weights") else study_of(cfg).check_set(cfg.set).name
     )
 
 
@@ -160,6 +162,7 @@ def shard_done(cfg: DictConfig) -> bool:
     """Whether every pair of this job's shard has a reusable record (asked before a sweep is
     sent): same settings and made from today's set; an unreadable record is not done."""
     build_finder(cfg.finder)  # a setting the finder does not take stops the sweep here
+    check_setting(cfg.arch.name, str(cfg.get("align", "none")))
     set_dir = set_dir_of(cfg)
     if not (set_dir / PAIRS_FILE).exists():
         return False
@@ -191,6 +194,8 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
         raise LosslandError(f"unknown landscape {landscape!r}: choose train or test")
     arch = cfg.arch.name
     finder_name, finder = build_finder(cfg.finder)
+    align = str(cfg.get("align", "none"))
+    check_setting(arch, align)
     solution = solution_of(cfg)
     set_name = solution.name
     set_dir = set_dir_of(cfg, solution)
@@ -235,13 +240,16 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     for pairs in progress(batches, total=len(batches), desc=desc):
         start = time.perf_counter()
         i, j = (torch.tensor(side, device=device) for side in zip(*pairs, strict=True))
-        results = finder(loss, weights[i], weights[j], t)
+        second, aligned = align_pairs(arch, align, weights[i], weights[j])  # align=none: as is
+        results = finder(loss, weights[i], second, t)
         seconds = (time.perf_counter() - start) / len(pairs)
-        for (a, b), result in zip(pairs, results, strict=True):
-            straight = float(torch.linalg.vector_norm(weights[b] - weights[a]))
+        for (a, b), result, w_b, how in zip(pairs, results, second, aligned, strict=True):
+            straight = float(torch.linalg.vector_norm(w_b - weights[a]))
             record = path_record(
                 solution, landscape, finder_name, a, b, result, straight, seconds, device, config
             )
+            if how is not None:  # the alignment, before the stamp (record_hash covers it)
+                record = identity.stamp(record | {"align": how}, config, inputs_of(solution))
             storage.write_json(pair_file(set_dir, a, b), record)
             log.info(
                 "pair %d-%d: height %.4g (straight %.4g)",

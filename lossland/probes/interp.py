@@ -4,6 +4,11 @@ Units are the set's pairs (drawn as the path jobs draw them) and, for a BFGS set
 solution with its nearest (Euclidean) member of the SGD set of the same kind. The barrier is
 the largest excess over the straight line between the end losses, max over a in [0, 1] of
 L(a) - ((1 - a) L(0) + a L(1)) (0 when the path is convex).
+
+`align=weight` permutes each unit's second endpoint to match its first (lossland.matching)
+before the profile is taken; such records carry the alignment and name their set
+`<set>@<method>`, as aligned path records' directories do, so that the report never pools
+them with unaligned ones.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import torch
 
 from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn
+from lossland.identity import aligned_name
+from lossland.matching import align, check_setting
 from lossland.probes import Landscape, Probe, Unit
 from lossland.solution_sets import draw_pairs
 
@@ -28,6 +35,7 @@ class Interp(Probe):
         n_pairs: int = 300,
         pair_seed: int = 0,
         cross: bool = True,
+        align: str = "none",
     ) -> None:
         self.alpha = np.round(np.linspace(alpha_min, alpha_max, n_alpha), 10)
         if not ({0.0, 1.0} <= set(self.alpha.tolist())):
@@ -35,10 +43,11 @@ class Interp(Probe):
                 f"interp: the grid of {n_alpha} points in [{alpha_min}, {alpha_max}] misses "
                 "a = 0 or a = 1 (the barrier needs both): change probe.n_alpha"
             )
-        self.n_pairs, self.pair_seed, self.cross = n_pairs, pair_seed, cross
+        self.n_pairs, self.pair_seed, self.cross, self.align = n_pairs, pair_seed, cross, align
         self.partner: tuple[str, torch.Tensor, list[int]] | None = None
 
     def units(self, ctx: Landscape) -> list[Unit]:
+        check_setting(ctx.arch, self.align)
         n = len(ctx.weights)
         units = [
             Unit(f"pair={i}-{j}", (i, j), pair_info("pair", ctx.seeds, i, j))
@@ -61,7 +70,15 @@ class Interp(Probe):
         for unit in units:
             i, j = unit.index
             wb = self.partner[1][j] if unit.key.startswith("cross") else ctx.weights[j]
-            out.append(self.profile(ctx, ctx.weights[i], wb))
+            if self.align == "none":
+                out.append(self.profile(ctx, ctx.weights[i], wb))
+                continue
+            match = align(ctx.arch, self.align, ctx.weights[i], wb)
+            aligned = {
+                "set": aligned_name(ctx.set_name, self.align),
+                "align": match.info(self.align),
+            }
+            out.append(self.profile(ctx, ctx.weights[i], match.aligned) | aligned)
         return out
 
     @torch.no_grad()

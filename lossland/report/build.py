@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from lossland.errors import LosslandError
-from lossland.report import finders, probes
+from lossland.report import aligned, finders, probes
 from lossland.report.configs import keep_one_config
 from lossland.report.figure_specs import draw_figures
 from lossland.report.page import render_index
@@ -107,6 +107,7 @@ def build_report(
     draw_figures(report)
     probes.build(report)  # the probe records' tables, figures and verdicts (if any)
     finders.build(report)  # barrier height by path finder, every finder's records
+    aligned.build(report)  # unaligned vs aligned paths (align=weight records)
     write_bytes(report.index, render_index(report).encode())
     return report
 

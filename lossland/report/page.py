@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from lossland.report import finders, html, probes, stats
+from lossland.report import aligned, finders, html, probes, stats
 from lossland.report.tidy import TIDY_FILES
 
 
@@ -196,6 +196,7 @@ SECTIONS = (
     numbers,
     probes.section,
     finders.section,
+    aligned.section,
     tidy_files,
     status,  # last
 )
