@@ -1,4 +1,4 @@
-"""`python analysis/aligned_fcp.py [root=docs/reproduction] [aligned=records/fcp-aligned]`
+"""`python analysis/aligned_fcp.py [root=records] [aligned=records/fcp-aligned]`
 
 Full-data fcp modulo permutation symmetry (issue 21): a Markdown section, as lines, from the
 records jobs/align_fcp_cpu.sh writes under `aligned` for the committed solutions under `root`.
@@ -180,5 +180,5 @@ def section(root: Path, aligned_root: Path = Path("records/fcp-aligned")) -> lis
 
 if __name__ == "__main__":
     settings = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
-    root = Path(settings.get("root", "docs/reproduction"))
+    root = Path(settings.get("root", "records"))
     print("\n".join(section(root, Path(settings.get("aligned", "records/fcp-aligned")))))

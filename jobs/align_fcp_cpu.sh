@@ -16,7 +16,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${ROOT:-records}
-[ -d "$ROOT/fcp-authors" ] || ROOT=docs/reproduction  # before the records move
 OUT=${OUT:-records/fcp-aligned}
 DATA=${LOSSLAND_DATA_ROOT:-outputs/data}
 STEPS=${STEPS:-"probes paths"}

@@ -18,7 +18,7 @@ from lossland.probes import interp
 from tests.conftest import REPO
 from tests.test_path_job import paths_cfg
 
-COMMITTED_ROOTS = [REPO / "docs" / "reproduction", REPO / "records"]
+COMMITTED_ROOTS = [REPO / "records"]
 COMMITTED_PAIRS = sorted(
     p for root in COMMITTED_ROOTS for p in root.glob("**/paths/**/pair=*.json")
 )

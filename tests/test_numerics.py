@@ -46,7 +46,7 @@ def test_tf32_is_a_paths_setting_neutral_at_its_default():
 
 COMMITTED = sorted(
     p
-    for root in ("docs/reproduction", "records", "tests/fixtures")
+    for root in ("records", "tests/fixtures")
     for p in (REPO / root).glob("**/*.json")
     if p.name != "pairs.json"
 )
@@ -69,7 +69,7 @@ def test_every_committed_record_keeps_its_signature():
 
 
 def test_committed_runs_still_form_their_set():
-    out = REPO / "docs" / "reproduction" / "fcp-authors"
+    out = REPO / "records" / "fcp-authors"
     runs = solution_sets.select_runs(out, "fcp", "lbfgs", n_select=4, n_runs=1, allow_partial=True)
     assert runs and {numerics.of_record(r).label() for r in runs} == {"cpu/float32"}
 

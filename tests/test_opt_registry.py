@@ -32,7 +32,7 @@ RECORD_KEYS = {
     "arch", "opt", "seed", "status", "epochs_run", "min_train_loss", "w_train_epoch", "stop_on",
     "min_stop_loss", "w_test_epoch", "test_loss_at_w_test", "min_test_loss", "curves",
     "train_seconds", "seconds_per_epoch", "device", "device_name", "torch", "files", "config",
-    "signature", "inputs", "code", "record_hash",
+    "signature", "inputs", "code", "record_hash", "numerics",
 }  # fmt: skip
 
 

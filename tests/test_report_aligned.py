@@ -5,6 +5,7 @@ and the BFGS-vs-SGD test is run both ways on the same pairs."""
 from __future__ import annotations
 
 import json
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -23,14 +24,16 @@ def hand_barrier(rec: dict) -> float:
 
 
 def test_the_aligned_tables_from_real_records(mnist_root, tiny_sweep, tmp_path):
+    out = tmp_path / "sweep"  # its own copy of the runs: other tests add path records to tiny_sweep
+    shutil.copytree(tiny_sweep / "train", out / "train")
     dirs = {}
     for name in ("bfgs-train", "sgd-train"):
         for align in ("none", "weight"):
-            cfg = paths_cfg(mnist_root, tiny_sweep, f"set={name}", "n_pairs=3", f"align={align}")
+            cfg = paths_cfg(mnist_root, out, f"set={name}", "n_pairs=3", f"align={align}")
             run_paths(cfg)
             dirs[name, align] = set_dir_of(cfg)
     report = SimpleNamespace(
-        paths=load_paths(tiny_sweep), study=load_study("paper"), tables={}, report_dir=tmp_path
+        paths=load_paths(out), study=load_study("paper"), tables={}, report_dir=tmp_path
     )
     aligned.build(report)
     med = report.tables["aligned_medians"].set_index("set")
