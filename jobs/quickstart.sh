@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The small local study of README's quickstart, after the install: all four nets x both
 # optimizers x 3 seeds (conf/preset/small.yaml, sized per net in conf/sized/), the paths of all
-# four nets on the train and test landscapes (and the train sets' pairs aligned), then the report (outputs/small/report/index.html).
+# four nets on the train and test landscapes (and the train sets' pairs aligned), then the report
+# (outputs/small/report/index.html).
 # Rerunning it skips everything that is finished.
 #
 #   bash jobs/quickstart.sh            # from the repository root, in the project's virtualenv
