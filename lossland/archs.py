@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hydra.utils import get_class, get_object
@@ -28,11 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from lossland.config import ArchConfig, Loss
+from lossland.config import CONF_DIR, ArchConfig, Loss
 from lossland.errors import LosslandError
 from lossland.symmetry import Group, parse_groups
 
-ARCH_DIR = Path(__file__).resolve().parents[1] / "conf" / "arch"
+ARCH_DIR = CONF_DIR / "arch"  # the one conf location: found in a wheel install too
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ PAIRS_FILE = "pairs.json"  # a path set's drawn pairs
 PAIR_FILE = re.compile(r"^pair=(\d+)-(\d+)\.json$")
 DEPTH = {"paths": 5, "probes": 4}  # task dir levels: <arch>/<set>/<landscape>/<finder>/<sig>
 JOB_DIR = "shard="  # + <s>: one path or probe job's log and Hydra config, in its task dir
-STAGES = ("train", "sets", "paths", "probes")  # the top-level directories under out_dir
 
 
 def train_task_dir(out_dir: str | Path, arch: str, opt: str, seed: int, sig: str) -> Path:

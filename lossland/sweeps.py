@@ -52,12 +52,6 @@ def sweep_overrides(config: DictConfig) -> list[list[str]] | None:
     return [task for batch in BasicSweeper.split_arguments(parsed, None) for task in batch]
 
 
-def task_configs(config: DictConfig, tasks: list[list[str]]):
-    """Yield each task's config as its task function will see it (Hydra's node removed)."""
-    for task_cfg, _ in task_configs_and_dirs(config, tasks):
-        yield task_cfg
-
-
 def task_configs_and_dirs(config: DictConfig, tasks: list[list[str]]):
     """Yield (config, Hydra's output dir) of each task, as the launcher will make them."""
     loader = GlobalHydra.instance().config_loader()

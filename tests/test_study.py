@@ -280,3 +280,12 @@ def test_entry_points_run_from_a_non_editable_install(tmp_path):
             text=True,
         )
         assert probe.stdout.strip() == str(target / "lossland" / "conf")
+    registry = subprocess.run(  # the net registry reads the same conf (Table 1's N_prm column)
+        [sys.executable, "-c", "from lossland import archs; print(*archs.names())"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    shipped = sorted(p.stem for p in (REPO / "conf" / "arch").glob("*.yaml"))
+    assert registry.stdout.split() == shipped, registry.stderr[-2000:]
