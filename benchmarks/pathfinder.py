@@ -40,6 +40,7 @@ from lossland.data import load_split
 from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
 from lossland.pathfinder import N_FOURIER, N_POINTS, find_path, loop_objective, t_grid
+from lossland.sizing import sized_finder
 from lossland.training import resolve_device
 
 
@@ -115,7 +116,7 @@ def main() -> None:
     cpu.tune()  # as every entry point does (lossland.cli)
     device = resolve_device(args.device)
     train = load_split(args.root, "train", device, limit=args.images)
-    finder = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "paths.yaml").finder
+    unsized = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "paths.yaml").finder
     peak = matmul_gflops(device)
     print(
         f"device {device}, {torch.get_num_threads()} threads, {len(train)} images, "
@@ -128,6 +129,7 @@ def main() -> None:
     )
     for arch in args.archs.split(","):
         w_i, w_j = endpoints(arch, device)
+        finder = sized_finder(unsized, arch, "softplus", train, device)  # as path jobs size it
         chunk = args.point_chunk or point_chunk_for(arch, device, finder.point_chunk)
         job = basis_loss_fn(arch, "softplus", train.x, train.y, finder.image_chunk, chunk)
         find_path(job, w_i, w_j, steps=1)  # warm-up

@@ -21,17 +21,21 @@ import numpy as np
 import pytest
 import torch
 
-from lossland import numerics, packs, storage, training
+from lossland import numerics, packs, sizing, storage, training
+from lossland.basis_loss import basis_loss_fn
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn
 from lossland.models import build_model, get_flat, loss_from_outputs
 from lossland.path_job import run_paths, set_dir_of
+from lossland.pathfinder import find_path
 from lossland.probe_job import run_probe
 from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
 from tests import cuda_refs
 from tests.test_packs import EVERY_OPT, Killed, lbfgs_close, opt_of, pack_of, records_close, tiny
 from tests.test_path_job import paths_cfg
 from tests.test_probe_job import probe_cfg
+
+PATH = {"n_points": 6, "steps": 2, "lr": 1e-3}
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 CUDA = torch.device("cuda") if torch.cuda.is_available() else None
@@ -210,3 +214,24 @@ def test_checkpoints_hold_no_cuda_state(mnist_root, tmp_path, monkeypatch):
         training.train_one(cfg, tmp_path / "run")
     saved = storage.read_torch(tmp_path / "run" / CHECKPOINT_FILE)
     assert "cuda_rng" not in saved and not (tmp_path / "run" / RESULT_FILE).exists()
+
+
+@pytest.mark.parametrize("arch", ["fcp", "lenet"])
+def test_chunks_from_free_memory_find_the_same_path(mnist_root, monkeypatch, arch):
+    """Unset chunks on CUDA: all 2,000 images per call (they fit); with the free memory made
+    scarce, one point on 500 images per call (slices recomputed in backward): the same path."""
+    split = load_split(mnist_root, "train", CUDA, limit=2000)
+    unset = {"pairs_per_batch": None, "point_chunk": None, "image_chunk": None}
+    pairs, points, images = sizing.path_sizes(arch, "softplus", split.x, split.y, 6, unset, CUDA)
+    assert images is None and pairs >= 1 and points >= 6 * pairs
+    per_row = sizing.path_row_bytes(arch, "softplus", split.x, split.y)
+    monkeypatch.setattr(sizing, "free_bytes", lambda device: 500 * per_row / sizing.FRACTION)
+    scarce = sizing.path_sizes(arch, "softplus", split.x, split.y, 6, unset, CUDA)
+    assert scarce == (1, 1, 500)
+    w0, w1 = cuda_refs.weights(arch, CUDA)
+    found = [
+        find_path(basis_loss_fn(arch, "softplus", split.x, split.y, i, p), w0, w1, **PATH)
+        for p, i in ((points, images), scarce[1:])
+    ]
+    np.testing.assert_allclose(found[0].profile.cpu(), found[1].profile.cpu(), rtol=RTOL)
+    assert sizing.eval_chunk(arch, "softplus", split, 75, 256) is None  # 75 seeds fit

@@ -69,7 +69,7 @@ def test_every_committed_record_keeps_its_signature():
 
 
 def test_committed_runs_still_form_their_set():
-    out = REPO / "docs" / "reproduction" / "fcp-authors"
+    out = REPO / "records" / "fcp-authors"
     runs = solution_sets.select_runs(out, "fcp", "lbfgs", n_select=4, n_runs=1, allow_partial=True)
     assert runs and {numerics.of_record(r).label() for r in runs} == {"cpu/float32"}
 
