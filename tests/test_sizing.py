@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lossland import identity, sizing
+from lossland import identity, sizing, training
 from lossland.config import compose
 from lossland.data import load_split
 
@@ -70,3 +70,16 @@ def test_on_cuda_the_free_memory_decides(monkeypatch):
     assert sizes(20 * 50_000) == (1, 20, None)
     assert sizes(30_000) == (1, 1, 30_000)
     assert sizes(30_000, unset | {"pairs_per_batch": 2, "point_chunk": 4}) == (2, 4, 7500)
+
+
+def test_the_gpu_preset_packs_the_75_seeds_in_three_tasks(mnist_root):
+    cfg = compose("train", ["preset=gpu"], hydra=True)
+    params = cfg.hydra.sweeper.params
+    assert cfg.seeds_per_task == 25 and params.arch == "fcp,lenet,lstm,ae"
+    seeds = []
+    for start in str(params.seed).split(","):
+        task = compose("train", ["preset=gpu", f"seed={start}", f"dataset.root={mnist_root}"])
+        seeds += [run.seed for run in training.seed_runs(task)]
+    assert seeds == list(range(75))
+    alone = compose("train", ["seed=50", f"dataset.root={mnist_root}"])
+    assert identity.signature(task) == identity.signature(alone)  # packing changes no result
