@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from lossland import data, storage, trainers, training
+from lossland import data, numerics, storage, trainers, training
 from lossland.functional import PackedLoss, batched_loss_fn, packed_loss_fn, unflatten, widest_layer
 from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import build_model, get_flat, set_flat
@@ -122,6 +122,7 @@ def train_pack_or_none(cfg: DictConfig) -> list[dict[str, Any]] | None:
 
 def train_pack(runs: list[DictConfig], device: torch.device) -> list[dict[str, Any]]:
     """Skip the finished seeds, train the others together; records in seed order."""
+    numerics.apply(device)  # the policy, also where a caller passes the device itself
     records: dict[int, dict[str, Any]] = {}
     todo = []
     for run in runs:

@@ -225,7 +225,7 @@ def test_chunks_from_free_memory_find_the_same_path(mnist_root, monkeypatch, arc
     pairs, points, images = sizing.path_sizes(arch, "softplus", split.x, split.y, 6, unset, CUDA)
     assert images is None and pairs >= 1 and points >= 6 * pairs
     per_row = sizing.path_row_bytes(arch, "softplus", split.x, split.y)
-    monkeypatch.setattr(sizing, "free_bytes", lambda device: 500 * per_row / sizing.FRACTION)
+    monkeypatch.setattr(sizing, "free_bytes", lambda device: 500.5 * per_row / sizing.FRACTION)
     scarce = sizing.path_sizes(arch, "softplus", split.x, split.y, 6, unset, CUDA)
     assert scarce == (1, 1, 500)
     w0, w1 = cuda_refs.weights(arch, CUDA)
@@ -233,5 +233,5 @@ def test_chunks_from_free_memory_find_the_same_path(mnist_root, monkeypatch, arc
         find_path(basis_loss_fn(arch, "softplus", split.x, split.y, i, p), w0, w1, **PATH)
         for p, i in ((points, images), scarce[1:])
     ]
-    np.testing.assert_allclose(found[0].profile.cpu(), found[1].profile.cpu(), rtol=RTOL)
+    np.testing.assert_allclose(found[0].profile.cpu(), found[1].profile.cpu(), rtol=CARRIED)
     assert sizing.eval_chunk(arch, "softplus", split, 75, 256) is None  # 75 seeds fit
