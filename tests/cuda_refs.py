@@ -95,7 +95,7 @@ def weights(
 
 def module_of(arch: str, w: torch.Tensor) -> torch.nn.Module:
     model = build_model(arch).to(w.device, w.dtype)
-    set_flat(model, w.clone())  # set_flat keeps views of its vector: w must stay as it is
+    set_flat(model, w)  # a copy: the optimizer steps below leave w as it is
     return model
 
 
