@@ -104,7 +104,7 @@ def test_the_study_keeps_every_signature():
     assert identity.dir_signature(plain, "paths") == identity.dir_signature(without, "paths")
     other = compose("paths", ["set=sgd-train", "study=optimizers"])
     assert identity.dir_signature(other, "paths") == identity.dir_signature(cfg, "paths")
-    committed = sorted((REPO / "docs" / "reproduction").glob("*/train/*/*/*/seed=*/result.json"))
+    committed = sorted((REPO / "records").glob("*/train/*/*/*/seed=*/result.json"))
     assert committed, "no committed records to check"
     for path in committed:
         record = json.loads(path.read_text())
