@@ -34,13 +34,12 @@ from omegaconf import OmegaConf
 from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
-from lossland import archs, cpu
+from lossland import archs, cpu, sizing
 from lossland.basis_loss import basis_loss_fn
 from lossland.data import load_split
 from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
 from lossland.pathfinder import N_FOURIER, N_POINTS, find_path, loop_objective, t_grid
-from lossland.sizing import sized_finder
 from lossland.training import resolve_device
 
 
@@ -129,7 +128,7 @@ def main() -> None:
     )
     for arch in args.archs.split(","):
         w_i, w_j = endpoints(arch, device)
-        finder = sized_finder(unsized, arch, "softplus", train, device)  # as path jobs size it
+        finder = sizing.sized_finder(unsized, arch, "softplus", train, device)  # as jobs size it
         chunk = args.point_chunk or point_chunk_for(arch, device, finder.point_chunk)
         job = basis_loss_fn(arch, "softplus", train.x, train.y, finder.image_chunk, chunk)
         find_path(job, w_i, w_j, steps=1)  # warm-up

@@ -27,20 +27,39 @@ from omegaconf import OmegaConf
 from pathfinder import matmul_gflops  # benchmarks/pathfinder.py, beside this script
 from timing import timed
 
-from lossland import cpu, packs
-from lossland.config import compose
+from lossland import cpu, packs, trainers
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn, packed_loss_fn, unflatten, widest_layer
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import batch_loss, build_model, evaluate, get_flat, loss_from_outputs
 from lossland.sizing import eval_chunk
-from lossland.trainers import full_batch_epoch, minibatch_epoch, trainer
+from lossland.trainers import full_batch_epoch, minibatch_epoch
 from lossland.training import resolve_device
 
-# The study's optimizers as conf/opt/ sets them (L-BFGS-GSS: the authors' line search, its
-# default), one epoch each; lr does not change an epoch's time.
-OPT = {name: compose("train", [f"opt={name}", "opt.epochs=1"]).opt for name in ("sgd", "lbfgs")}
+OPT = {
+    "sgd": OmegaConf.create(
+        {
+            "_target_": "lossland.trainers.Minibatch",
+            "name": "sgd",
+            "optimizer": "torch.optim.SGD",
+            "lr": 0.01,
+            "batch_size": 64,
+            "epochs": 1,
+        }
+    ),
+    "lbfgs": OmegaConf.create(
+        {
+            "_target_": "lossland.trainers.FullBatchLBFGSGSS",
+            "name": "lbfgs",
+            "history_size": 10,
+            "max_evals": 6,
+            "initial_step": 1.0,
+            "epochs": 1,
+            "line_search": "authors",  # the study's (conf/opt/lbfgs.yaml), not the spec search
+        }
+    ),
+}
 
 
 def seq_epoch(arch: str, opt: str, train, test, device) -> Callable[[], object]:
@@ -69,12 +88,12 @@ def pack_epoch(arch: str, opt: str, k: int, train, test, device) -> Callable[[],
     ]
     line_search = OPT["lbfgs"].line_search
     states = [LBFGSGSS([torch.zeros(1)], line_search=line_search)._state for _ in range(k)]
-    steps = packs.StackedOptimizer(trainer(OPT["sgd"]), {})  # plain SGD: no optimizer state
-    batch_size = int(OPT["sgd"].batch_size)
 
     def epoch() -> None:
         if opt == "sgd":
-            packs.sgd_pack_epoch(unflatten(arch, w), step_losses, train, batch_size, steps, gens)
+            steps = packs.StackedOptimizer(trainers.trainer(OPT["sgd"]), {})  # fresh state
+            batch = int(OPT["sgd"].batch_size)
+            packs.sgd_pack_epoch(unflatten(arch, w), step_losses, train, batch, steps, gens)
         else:
             lbfgs_pack_step(w, states, evals[0], OPT["lbfgs"])
         with torch.no_grad():
