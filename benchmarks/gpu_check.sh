@@ -10,6 +10,8 @@
 #                    per task (one pack of 75 each: 600 records), 2,000 images, 5 epochs;
 #  paths-exact       path jobs (the paper's finder) between the sweep's runs, all four nets;
 #  paths-fast        the same in the fast mode (preset=fast_paths, issue 19);
+#  paths-tf32        the exact paths again with tf32=true, and benchmarks/tf32_paths.py: how
+#                    far TF32 moves the heights (docs/decisions.md#numerics: off until measured);
 #  train-throughput  benchmarks/train_throughput.py: packs of 1 and 75, all nets, both optimizers;
 #  pathfinder        benchmarks/pathfinder.py: a path step as jobs run it against the loop;
 #  probes            benchmarks/probes.py: every probe per solution, batched against the loop;
@@ -52,6 +54,7 @@ note() {  # what a step's log says in one line
     cuda-sweep) echo "$(find "$SWEEP/train" -name result.json 2>/dev/null | wc -l) records" ;;
     paths-*) echo "$(find "$SWEEP/paths" -name 'pair=*.json' 2>/dev/null | wc -l) path records so far" ;;
     study-cost) grep -h "whole study" "$LOGS/$1.log" | tail -n 1 | tr -s ' ' ;;
+    tf32-heights) tail -n +2 "$LOGS/$1.log" | awk '{print $1, $2, "dH/H", $6}' | tr '\n' ';' ;;
     *) echo "table in $LOGS/$1.log" ;;
   esac
 }
@@ -67,7 +70,7 @@ if [ -z "$GPU" ]; then
   exit 0
 fi
 
-step cuda-tests 130 $PY -m pytest -q tests/test_cuda.py
+step cuda-tests 125 $PY -m pytest -q tests/test_cuda.py
 step cuda-sweep 75 $PY -m lossland.train -m arch=fcp,lenet,lstm,ae opt=sgd,lbfgs seed=0 \
   seeds_per_task=75 device=cuda opt.epochs=5 checkpoint_every=2 "${SMALL[@]}"
 PATHS=(-m arch=fcp,lenet,lstm,ae set=bfgs-train,sgd-train landscape=train n_runs=75 n_select=4
@@ -78,11 +81,13 @@ if [ -f conf/preset/fast_paths.yaml ]; then  # FAST MODE: the stochastic path fi
 else
   row paths-fast "not run" 0 "no conf/preset/fast_paths.yaml here (issue 19's fast mode not merged)"
 fi
-step train-throughput 70 $PY benchmarks/train_throughput.py --root "$ROOT" --ks 1,75 \
+step paths-tf32 25 $PY -m lossland.paths "${PATHS[@]}" tf32=true
+step tf32-heights 10 $PY benchmarks/tf32_paths.py "$SWEEP"
+step train-throughput 60 $PY benchmarks/train_throughput.py --root "$ROOT" --ks 1,75 \
   --epochs 1 --images 5000 --denormal-iters 0
-step pathfinder 40 $PY benchmarks/pathfinder.py --root "$ROOT" --images 5000 --reps 2
-step probes 40 $PY benchmarks/probes.py --root "$ROOT" --timed-images 5000 --reps 1
-step study-cost 60 $PY benchmarks/study_cost.py --root "$ROOT" --reps 1 --images 10000 \
+step pathfinder 35 $PY benchmarks/pathfinder.py --root "$ROOT" --images 5000 --reps 2
+step probes 35 $PY benchmarks/probes.py --root "$ROOT" --timed-images 5000 --reps 1
+step study-cost 50 $PY benchmarks/study_cost.py --root "$ROOT" --reps 1 --images 10000 \
   --path-images 5000
 
 echo
