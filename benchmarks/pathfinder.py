@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
-from lossland import archs, cpu
+from lossland import archs, cpu, sizing
 from lossland.basis_loss import basis_loss_fn
 from lossland.data import load_split
 from lossland.models import build_model, get_flat
@@ -115,7 +115,7 @@ def main() -> None:
     cpu.tune()  # as every entry point does (lossland.cli)
     device = resolve_device(args.device)
     train = load_split(args.root, "train", device, limit=args.images)
-    finder = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "paths.yaml").finder
+    unsized = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "paths.yaml").finder
     peak = matmul_gflops(device)
     print(
         f"device {device}, {torch.get_num_threads()} threads, {len(train)} images, "
@@ -128,6 +128,7 @@ def main() -> None:
     )
     for arch in args.archs.split(","):
         w_i, w_j = endpoints(arch, device)
+        finder = sizing.sized_finder(unsized, arch, "softplus", train, device)  # as jobs size it
         chunk = args.point_chunk or point_chunk_for(arch, device, finder.point_chunk)
         job = basis_loss_fn(arch, "softplus", train.x, train.y, finder.image_chunk, chunk)
         find_path(job, w_i, w_j, steps=1)  # warm-up

@@ -28,6 +28,7 @@ from lossland.config import compose
 from lossland.data import load_split
 from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
+from lossland.sizing import sized_finder
 from lossland.study import load_study
 from lossland.training import resolve_device
 
@@ -50,6 +51,7 @@ def epoch_seconds(arch: str, opt: str, k: int, images: int, device) -> tuple[flo
 def path_step_seconds(arch: str, images: int, finder, device) -> tuple[float, int | None]:
     """Seconds of one path step (one pair, M points) on `images` train images, as jobs run it."""
     split = load_split(ARGS.root, "train", device, images)
+    finder = sized_finder(finder, arch, "softplus", split, device)  # as path jobs size it
     chunk = point_chunk_for(arch, device, finder.point_chunk)
     loss = basis_loss_fn(arch, "softplus", split.x, split.y, finder.image_chunk, chunk)
     torch.manual_seed(0)

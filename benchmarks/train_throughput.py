@@ -27,12 +27,13 @@ from omegaconf import OmegaConf
 from pathfinder import matmul_gflops  # benchmarks/pathfinder.py, beside this script
 from timing import timed
 
-from lossland import cpu, packs
+from lossland import cpu, packs, trainers
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn, packed_loss_fn, unflatten, widest_layer
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import batch_loss, build_model, evaluate, get_flat, loss_from_outputs
+from lossland.sizing import eval_chunk
 from lossland.trainers import full_batch_epoch, minibatch_epoch
 from lossland.training import resolve_device
 
@@ -55,6 +56,7 @@ OPT = {
             "max_evals": 6,
             "initial_step": 1.0,
             "epochs": 1,
+            "line_search": "authors",  # the study's (conf/opt/lbfgs.yaml), not the spec search
         }
     ),
 }
@@ -68,7 +70,7 @@ def seq_epoch(arch: str, opt: str, train, test, device) -> Callable[[], object]:
         optim, gen = torch.optim.SGD(model.parameters(), lr=0.01), torch.Generator().manual_seed(0)
         step = lambda: minibatch_epoch(batch_loss(model, arch), optim, train, 64, gen)  # noqa: E731
     else:
-        optim = LBFGSGSS(model.parameters())
+        optim = LBFGSGSS(model.parameters(), line_search=OPT["lbfgs"].line_search)
         step = lambda: full_batch_epoch(batch_loss(model, arch), optim, train)  # noqa: E731
     return lambda: (step(), [evaluate(model, arch, s.x, s.y) for s in (train, test)])
 
@@ -79,14 +81,19 @@ def pack_epoch(arch: str, opt: str, k: int, train, test, device) -> Callable[[],
     w = torch.stack([get_flat(build_model(arch)) for _ in range(k)]).to(device)
     gens = [torch.Generator().manual_seed(s) for s in range(k)]
     step_losses = packed_loss_fn(arch, "softplus")
-    chunk = max(256, packs.EVAL_FLOATS // (k * widest_layer(arch)))
-    evals = [batched_loss_fn(arch, "softplus", s.x, s.y, chunk) for s in (train, test)]
-
-    states = [LBFGSGSS([torch.zeros(1, requires_grad=True)])._state for _ in range(k)]
+    cpu_chunk = max(256, packs.EVAL_FLOATS // (k * widest_layer(arch)))
+    evals = [
+        batched_loss_fn(arch, "softplus", s.x, s.y, eval_chunk(arch, "softplus", s, k, cpu_chunk))
+        for s in (train, test)
+    ]
+    line_search = OPT["lbfgs"].line_search
+    states = [LBFGSGSS([torch.zeros(1)], line_search=line_search)._state for _ in range(k)]
 
     def epoch() -> None:
         if opt == "sgd":
-            packs.sgd_pack_epoch(unflatten(arch, w), step_losses, train, OPT["sgd"], gens)
+            steps = packs.StackedOptimizer(trainers.trainer(OPT["sgd"]), {})  # fresh state
+            batch = int(OPT["sgd"].batch_size)
+            packs.sgd_pack_epoch(unflatten(arch, w), step_losses, train, batch, steps, gens)
         else:
             lbfgs_pack_step(w, states, evals[0], OPT["lbfgs"])
         with torch.no_grad():

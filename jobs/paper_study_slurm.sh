@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The paper's whole study on a Slurm GPU cluster (docs/cluster.md): 600
-# trainings, the paths of every set on both landscapes, then the report. Run it from the
+# The paper's whole study on a Slurm GPU cluster (docs/cluster.md): 600 trainings (24 tasks
+# of 25 seeds), the paths of every set on both landscapes, then the report. Run it from the
 # repository root on the login node, inside tmux: each sweep waits for its job array.
 # Resubmitting skips every finished task.
 #
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 launcher=(hydra/launcher=slurm "hydra.launcher.partition=${PARTITION:?set PARTITION=<your GPU partition>}" "$@")
 python -m lossland.data download root=outputs/data
-python -m lossland.train -m "${launcher[@]}" arch=fcp,lenet,lstm,ae opt=sgd,lbfgs seed='range(75)'
+python -m lossland.train -m "${launcher[@]}" preset=gpu  # 4 archs x 2 opts x 75 seeds, packs of 25
 python -m lossland.paths -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
   set=bfgs-train,bfgs-test,sgd-train,sgd-test landscape=train shard='range(12)' shard_size=25
 python -m lossland.paths -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \

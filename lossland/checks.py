@@ -92,7 +92,7 @@ PATHS = COMMON | {
     "finder.lam": _float(0, strict=False),
     "finder.lr": _float(0),
     "finder.steps": _int(1),
-    "finder.pairs_per_batch": _int(1),
+    "finder.pairs_per_batch": _int(1, null=True),
     "finder.point_chunk": _int(1, null=True),
     "finder.image_chunk": _int(1, null=True),
 }

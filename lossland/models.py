@@ -132,11 +132,13 @@ def get_flat(model: nn.Module) -> torch.Tensor:
 
 
 def set_flat(model: nn.Module, w: torch.Tensor) -> None:
+    """The model's parameters become a copy of w: views of w itself would alias it, and a
+    checkpoint of a view saves its whole storage (a pack's row: all k seeds' weights)."""
     n = sum(p.numel() for p in model.parameters())
     if w.ndim != 1 or w.numel() != n:
         raise LosslandError(f"weight vector has shape {tuple(w.shape)}, the model needs [{n}]")
     with torch.no_grad():
-        vector_to_parameters(w.to(next(model.parameters())), model.parameters())
+        vector_to_parameters(w.to(next(model.parameters()), copy=True), model.parameters())
 
 
 @torch.no_grad()

@@ -31,11 +31,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from lossland import data, storage, trainers, training
+from lossland import data, numerics, storage, trainers, training
 from lossland.functional import PackedLoss, batched_loss_fn, packed_loss_fn, unflatten, widest_layer
 from lossland.lbfgs_pack import lbfgs_pack_step
 from lossland.models import build_model, get_flat, set_flat
 from lossland.progress import log, on_terminal, progress
+from lossland.sizing import eval_chunk
 
 MINIBATCH, LBFGS = trainers.Minibatch, trainers.FullBatchLBFGSGSS
 LBFGS_KEYS = {  # the L-BFGS-GSS settings a pack applies (`lbfgs_gss.iteration`)
@@ -64,7 +65,8 @@ PLAIN_SGD_KEYS = {"_target_", "name", "optimizer", "lr", "batch_size", "epochs"}
 SLOWER_PACKED = {
     (arch, "cpu", family) for arch in ("lenet", "lstm") for family in (MINIBATCH, LBFGS)
 } | {(arch, "cpu", LBFGS) for arch in ("fcp", "ae")}
-EVAL_FLOATS = 2**26  # activations alive per batched evaluation call on the CPU (256 MB)
+EVAL_FLOATS = 2**26  # activations alive per batched evaluation call on the CPU (256 MB);
+# on CUDA the chunks come from the free memory (lossland.sizing.eval_chunk)
 
 
 def why_sequential(cfg: DictConfig, device: torch.device) -> str | None:
@@ -120,6 +122,7 @@ def train_pack_or_none(cfg: DictConfig) -> list[dict[str, Any]] | None:
 
 def train_pack(runs: list[DictConfig], device: torch.device) -> list[dict[str, Any]]:
     """Skip the finished seeds, train the others together; records in seed order."""
+    numerics.apply(device)  # the policy, also where a caller passes the device itself
     records: dict[int, dict[str, Any]] = {}
     todo = []
     for run in runs:
@@ -179,11 +182,11 @@ class Pack:
             self.evals["valid"] = training.cached_split(
                 root, "valid", str(device), cfg.dataset.n_eval
             )
-        chunk = max(256, EVAL_FLOATS // (len(runs) * widest_layer(self.arch)))
-        self.eval_losses = {
-            name: batched_loss_fn(self.arch, self.act, s.x, s.y, chunk)
-            for name, s in self.evals.items()
-        }
+        cpu_chunk = max(256, EVAL_FLOATS // (len(runs) * widest_layer(self.arch)))
+        self.eval_losses = {}
+        for name, s in self.evals.items():
+            chunk = eval_chunk(self.arch, self.act, s, len(runs), cpu_chunk)
+            self.eval_losses[name] = batched_loss_fn(self.arch, self.act, s.x, s.y, chunk)
         self.step_losses = packed_loss_fn(self.arch, self.act)
         self.batch_size = int(cfg.opt.get("batch_size", 0))  # read once, not per step
         self.members: list[Member] = []

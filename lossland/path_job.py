@@ -25,6 +25,7 @@ from lossland.matching import align_pairs, check_setting
 from lossland.models import load_weight_file
 from lossland.pathfinder import t_grid
 from lossland.progress import log, progress
+from lossland.sizing import path_sizes
 from lossland.solution_sets import SolutionSet, build_set, draw_pairs
 from lossland.storage import PAIRS_FILE, pair_file
 from lossland.study import Study, study_of
@@ -230,10 +231,15 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
     device = resolve_device(cfg.device, tf32=bool(cfg.get("tf32", False)))
     limit = cfg.dataset.n_train if landscape == "train" else cfg.dataset.n_eval
     split = cached_split(str(cfg.dataset.root), LANDSCAPES[landscape], str(device), limit)
-    point_chunk = point_chunk_for(arch, device, cfg.finder.point_chunk)
-    loss = basis_loss_fn(arch, solution.act, split.x, split.y, cfg.finder.image_chunk, point_chunk)
+    batch, point_chunk, image_chunk = path_sizes(
+        arch, solution.act, split.x, split.y, cfg.finder.n_points, cfg.finder, device
+    )
+    point_chunk = point_chunk_for(arch, device, point_chunk)
+    log.info(
+        "%d pairs per batch, %s points and %s images per call", batch, point_chunk, image_chunk
+    )
+    loss = basis_loss_fn(arch, solution.act, split.x, split.y, image_chunk, point_chunk)
     weights = torch.from_numpy(solution.weights).to(device)
-    batch = max(1, cfg.finder.pairs_per_batch)
     batches = [todo[k : k + batch] for k in range(0, len(todo), batch)]
     t = t_grid(cfg.finder.n_points, weights.dtype, device)
     desc = f"{arch}/{set_name}/{landscape}/{finder_name}"

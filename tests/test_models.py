@@ -182,3 +182,19 @@ def test_non_array_files_are_refused(tmp_path):
         load_weight_file(tmp_path / "many.npz", "fcp")
     with pytest.raises(LosslandError, match="does not exist"):
         load_weight_file(tmp_path / "nope.npy", "fcp")
+
+
+def test_set_flat_copies_so_a_packed_seeds_checkpoint_holds_one_vector():
+    """A row of a pack's W [k, N] set into a model: the model owns a copy (W moves on without
+    it), and its saved state is one vector's size, not the whole pack's storage."""
+    import io
+
+    w = torch.randn(75, 42200)
+    model = build_model("fcp")
+    set_flat(model, w[3])
+    before = w[3].clone()
+    w[3] += 1.0
+    assert torch.equal(get_flat(model), before)
+    saved = io.BytesIO()
+    torch.save(model.state_dict(), saved)
+    assert saved.tell() < 2 * 42200 * 4

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from lossland import identity, numerics, solution_sets, training
+from lossland import identity, numerics, packs, solution_sets, training
 from lossland.config import compose
 from lossland.errors import LosslandError
 from tests.conftest import REPO
@@ -84,3 +84,15 @@ def test_a_set_never_mixes_devices():
     tf32 = {"numerics": numerics.Numerics("cuda", tf32=True).record()}
     with pytest.raises(LosslandError, match="cuda/float32/tf32"):
         solution_sets.one_numerics([cuda, tf32], "fcp", "sgd")
+
+
+def test_a_pack_sets_the_policy_itself(mnist_root, tmp_path):
+    """`packs.train_pack` called with a device (not through resolve_device) still runs under
+    the policy: the flags a caller left (here this torch build's TF32 default) are reset."""
+    from tests.test_packs import pack_of
+
+    torch.backends.cudnn.conv.fp32_precision = "tf32"
+    _, runs = pack_of(mnist_root, tmp_path, "opt.epochs=1", k=2)
+    records = packs.train_pack(runs, torch.device("cpu"))
+    assert numerics.flags() == {"matmul": "ieee", "conv": "ieee", "rnn": "ieee"}
+    assert [r["numerics"] for r in records] == [numerics.Numerics().record()] * 2
