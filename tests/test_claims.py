@@ -15,7 +15,7 @@ import pytest
 from lossland import numerics
 from lossland.report import claims
 from lossland.report.claims import Claim, Evidence
-from lossland.report.records import load_paths
+from lossland.report.records import PATH_COLUMNS, load_paths
 from lossland.solution_sets import build_set, finished_runs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,8 +140,6 @@ def test_a_net_of_the_paper_gets_every_claim_with_its_exceptions(monkeypatch):
 
 
 def hand_paths_empty() -> pd.DataFrame:
-    from lossland.report.records import PATH_COLUMNS
-
     return pd.DataFrame(columns=PATH_COLUMNS)
 
 

@@ -317,7 +317,8 @@ def barrier_contrast(claim: Claim, pa: pd.DataFrame, pb: pd.DataFrame, exception
     """Set a's barriers above set b's (or, for an exception, not), solutions as units."""
     unit = "pairs of solutions (sign flips)" if test is paired else "solutions"
     if pa.empty or pb.empty:
-        claim.untestable = f"no path records of both sets yet (n = {len(pa)} + {len(pb)} paths)"
+        claim.n = f"{len(pa)} + {len(pb)} paths"
+        claim.untestable = f"no path records of both sets yet (n = {claim.n})"
         return claim
     bare = int(pa.higher_end.isna().sum() + pb.higher_end.isna().sum())
     if bare:
