@@ -228,15 +228,19 @@ def all_paths(root: Path, name: str) -> pd.DataFrame:
     return paths.astype({"height": float, "higher_end": float})
 
 
+MEMORY_ONLY = ("_target_", "name", "image_chunk", "point_chunk", "pairs_per_batch")
+
+
 def path_finders(paths: pd.DataFrame) -> str:
-    """Which finder settings made the path records (the exact finder unless a mode is named)."""
-    kinds = {}
+    """Which finder settings made the path records (those that change results; a faster
+    path mode shows as its own setting)."""
+    kinds: dict[str, int] = {}
     for f in paths.file.dropna():
         finder = (storage.read_json(Path(f)).get("config") or {}).get("finder") or {}
-        key = (f"{finder.get('name', '?')}, mode {finder.get('mode', 'exact')}, "
-               f"{finder.get('n_points', '?')} points, {finder.get('steps', '?')} steps")
-        kinds[key] = kinds.get(key, 0) + 1  # fmt: skip
-    return "Path records by finder: " + "; ".join(f"{k} (n = {n})" for k, n in kinds.items())
+        shown = ", ".join(f"{k} {v}" for k, v in finder.items() if k not in MEMORY_ONLY)
+        key = f"{finder.get('name', '?')} ({shown})"
+        kinds[key] = kinds.get(key, 0) + 1
+    return "Path records by finder: " + "; ".join(f"{k}: n = {n}" for k, n in kinds.items())
 
 
 def net_evidence(root: Path, name: str) -> claims.Evidence:

@@ -126,7 +126,8 @@ def test_a_net_of_the_paper_gets_every_claim_with_its_exceptions(monkeypatch):
     sets = {f"{o}-{w}": rng.normal(0, s, (5, 40)) for o, s in (("bfgs", 2.0), ("sgd", 1.0))
             for w in ("train", "test")}  # fmt: skip
     ev = Evidence("ae", {"lbfgs": runs(0.017, 0.017, 0.0), "sgd": runs(0.045, 0.045, 0.0)},
-                  {"lbfgs": 8, "sgd": 8}, sets, hand_paths_empty())  # fmt: skip
+                  {"lbfgs": 8, "sgd": 8}, sets, hand_paths_empty(),
+                  separations={("bfgs-test", "sgd-test", "rbf"): (0.9, 0.01)})  # fmt: skip
     got = claims.judge(ev)
     table = claims.table(got)
     assert list(table.columns) == claims.COLUMNS and len(table) == 17
@@ -137,6 +138,8 @@ def test_a_net_of_the_paper_gets_every_claim_with_its_exceptions(monkeypatch):
     assert not comparable.holds and comparable.verdict == "not reproduced"  # ratio 0.38
     assert all("n = 0" in c.untestable for c in got[4:9])  # no paths yet: said so
     assert sum(c.p_holm is not None for c in got) == sum(c.p is not None for c in got)
+    s4 = got[16]  # the report's own separation test is taken, not run again
+    assert "persists" in s4.words and s4.effect == "accuracy 0.90 (p = 0.01)" and s4.holds
 
 
 def hand_paths_empty() -> pd.DataFrame:

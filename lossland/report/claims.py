@@ -21,7 +21,7 @@ test cannot confirm that an effect is absent.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ SHARP_RISE = 0.10  # a curve rises sharply when it ends > 10% above its minimum
 SMALL_CENTROID = 0.5  # the centroid distance is small when < half the median vector length
 N_RESAMPLES = 9999  # permutation tests are exact whenever there are fewer relabellings
 SEPARATION_PERMUTATIONS = stats.SEPARATION_PERMUTATIONS  # label permutations (Fig. 6 / S4)
+OTHER_KERNEL_PERMUTATIONS = 99  # descriptive (p >= ALPHA or not): 1/100 resolves it
 OVERFIT_EXCEPTION = {"ae"}  # Sec. III.2: the autoencoder's BFGS weights are not overfit
 TRAIN_ABOVE_TEST = {"fcp", "lstm"}  # Sec. III.2: BFGS-train barriers above BFGS-test only here
 GAP_SHRINKS = {"fcp", "lenet"}  # Sec. III.3 (Fig. S3)
@@ -53,13 +54,16 @@ class Evidence:
     runs: per optimizer, the selected runs (one row each: seed, min_train_loss,
     test_loss_at_w_test, test_at_w_train, rise); finished: runs finished per optimizer;
     sets: the selected runs' vectors per set name (bfgs-train, ...); paths: done path records
-    (set, landscape, seed_i, seed_j, height, higher_end: the loss of the higher endpoint)."""
+    (set, landscape, seed_i, seed_j, height, higher_end: the loss of the higher endpoint);
+    separations: (set a, set b, rbf | pca) -> (accuracy, p) already computed on these sets
+    (the report's weight-space comparisons: the same test, not run twice)."""
 
     arch: str
     runs: dict[str, pd.DataFrame]
     finished: dict[str, int]
     sets: dict[str, np.ndarray]
     paths: pd.DataFrame
+    separations: dict[tuple[str, str, str], tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -411,15 +415,16 @@ def weight_claims(ev: Evidence) -> list[Claim]:
     gap.effect, gap.n = f"gap ratio S3 / Fig. 5: {ratio:.3g} {ci}", n_of(bt, st)
     out.append(centroid)
     out.append(gap)
-    out.append(separation(fig6, bt, st, "rbf", expect=True))
-    seen = [separation(Claim("", ""), bt, st, k, expect=True) for k in ("poly", "sigmoid", "pca")]
+    main_sets = ("bfgs-train", "sgd-test")
+    out.append(separation(fig6, ev, main_sets, "rbf"))
+    seen = [separation(Claim("", ""), ev, main_sets, k) for k in ("poly", "sigmoid", "pca")]
     others.untestable = seen[0].untestable
     others.holds = all(c.p is None or c.p >= ALPHA for c in seen)
     others.effect = "; ".join(f"{k}: {c.effect}" for k, c in zip(("poly", "sigmoid", "PCA"), seen,
                                                                     strict=True))  # fmt: skip
     others.n = n_of(bt, st)
     out.append(others)
-    s4 = separation(s4, bs, st, "rbf", expect=True)
+    s4 = separation(s4, ev, ("bfgs-test", "sgd-test"), "rbf")
     if not persists and not s4.untestable:  # a claim of no effect
         s4.holds, s4.p, s4.min_p = s4.p >= ALPHA, None, None
     out.append(s4)
@@ -453,9 +458,26 @@ def leave_one_out(arrays: tuple[np.ndarray, ...], fn, paired_first: int = 1) -> 
     return f"[{np.nanmin(values):.3g}, {np.nanmax(values):.3g}]"
 
 
-def separation(claim: Claim, a: np.ndarray, b: np.ndarray, kernel: str, expect: bool) -> Claim:
-    """Cross-validated accuracy on PC1-PC2 (kernel PCA with gamma = 1/N_prm, or linear PCA) and
-    its label-permutation p (stats.separation_test; sklearn's kernel defaults otherwise)."""
+def separation(claim: Claim, ev: Evidence, names: tuple[str, str], kernel: str) -> Claim:
+    """Set a vs set b: the cross-validated accuracy on PC1-PC2 and its label-permutation p
+    (taken from ev.separations when the report has computed it already)."""
+    a, b = ev.sets[names[0]], ev.sets[names[1]]
+    known = ev.separations.get((*names, kernel))
+    perms = SEPARATION_PERMUTATIONS if kernel in ("rbf", "pca") else OTHER_KERNEL_PERMUTATIONS
+    acc, p = known if known is not None else separation_of(a, b, kernel, perms)
+    claim.n = n_of(a, b)
+    if math.isnan(acc):
+        claim.untestable = f"a set has fewer than 2 vectors (n = {n_of(a, b)})"
+        return claim
+    claim.holds = bool(acc > 0.5)
+    claim.p, claim.min_p = p, 1 / (perms + 1)
+    claim.effect = f"accuracy {acc:.2f} (p = {p:.2g})"
+    return claim
+
+
+def separation_of(a: np.ndarray, b: np.ndarray, kernel: str, perms: int) -> tuple[float, float]:
+    """RBF kernel PCA with gamma = 1/N_prm (stats.project), linear PCA, or another kernel of
+    sklearn's with the same gamma and its other defaults; stats.separation_test on PC1-PC2."""
     proj = stats.project(a, b)
     if kernel == "rbf":
         coords = proj.kpca
@@ -465,15 +487,7 @@ def separation(claim: Claim, a: np.ndarray, b: np.ndarray, kernel: str, expect: 
         x = np.concatenate([a, b]).astype(np.float64)
         coords = stats.pad2(KernelPCA(n_components=min(2, len(x) - 1), kernel=kernel,
                                       gamma=1.0 / x.shape[1]).fit_transform(x))  # fmt: skip
-    acc, p = stats.separation_test(coords, proj.labels, n_permutations=SEPARATION_PERMUTATIONS)
-    claim.n = n_of(a, b)
-    if math.isnan(acc):
-        claim.untestable = f"a set has fewer than 2 vectors (n = {n_of(a, b)})"
-        return claim
-    claim.holds = bool(acc > 0.5) if expect else bool(acc <= 0.5)
-    claim.p, claim.min_p = p, 1 / (SEPARATION_PERMUTATIONS + 1)
-    claim.effect = f"accuracy {acc:.2f} (p = {p:.2g})"
-    return claim
+    return stats.separation_test(coords, proj.labels, n_permutations=perms)
 
 
 # ------------------------------------------------------------------------------ evidence
@@ -499,7 +513,7 @@ def run_rows(runs: pd.DataFrame, curves: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def evidence(arch: str, runs: pd.DataFrame, curves: pd.DataFrame | None, sets: dict,
-             paths: pd.DataFrame) -> Evidence:  # fmt: skip
+             paths: pd.DataFrame, separations: dict | None = None) -> Evidence:  # fmt: skip
     """One net's evidence from the report's tidy tables: runs (records.load_runs' table, one
     training config per optimizer), its curves, the loaded sets keyed (arch, set name) and
     the path table; the runs judged are those of each optimizer's train set (the selected)."""
@@ -514,7 +528,7 @@ def evidence(arch: str, runs: pd.DataFrame, curves: pd.DataFrame | None, sets: d
     p = paths[(paths.arch == arch) & (paths.status == "done")] if len(paths) else paths
     if "higher_end" not in p.columns:
         p = p.assign(higher_end=math.nan)
-    return Evidence(arch, chosen, finished, vectors, p)
+    return Evidence(arch, chosen, finished, vectors, p, separations or {})
 
 
 def table(claims: list[Claim]) -> pd.DataFrame:
@@ -546,7 +560,10 @@ def section(report: Any) -> html.Section | None:
     )
     runs, paths = report.runs, report.paths
     for arch in report.archs:
-        ev = evidence(arch, runs.table, runs.curves, report.sets, paths.table)
+        known = {(c.a, c.b, kernel): result
+                 for (c, a), ws in report.comparisons.items() if a == arch
+                 for kernel, result in zip(("rbf", "pca"), ws.separation, strict=True)}
+        ev = evidence(arch, runs.table, runs.curves, report.sets, paths.table, known)
         if not any(len(df) for df in ev.runs.values()):
             continue
         s.table(table(judge(ev)), f"{study.net_title(arch)} ({summary(ev)})", style="str")
