@@ -1,10 +1,11 @@
 """`python analysis/reproduction.py [root=records] [page=docs/reproduction.md]`
 
-How close is lossland to the paper? Reads the committed full-data fcp records that
-jobs/reproduce_fcp_cpu.sh writes (one out_dir per L-BFGS-GSS variant; SGD shared) and writes
-one Markdown page: Table 1 and Table S1 fcp rows beside the paper's, Fig. 4 medians with the
-test whose unit is the solution, Fig. 5 distances, Fig. 6 separation, the L-BFGS diagnostics,
-and the paper's claims, each marked reproduced / not reproduced / not testable at this n.
+How close is lossland to the paper? Reads the committed full-data records that
+jobs/reproduce_fcp_cpu.sh and jobs/reproduce_ae_cpu.sh write (one out_dir per net and L-BFGS-GSS
+variant; a net's SGD runs shared by its variants) and writes one Markdown page: per net, Table 1
+and Table S1 beside the paper's, Fig. 4 medians with the test whose unit is the solution, Fig. 5
+distances, Fig. 6 separation, the L-BFGS diagnostics, the paper's claims judged by
+lossland.report.claims (the words of the report's findings), and every committed record with n.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import pandas as pd
 from aligned_fcp import section as aligned_section  # analysis/, beside this script
 
 from lossland import storage
-from lossland.report import stats
-from lossland.report.records import load_paths
+from lossland.report import claims, stats
+from lossland.report.records import load_paths, load_runs
+from lossland.report.sets import load_sets
 from lossland.report.tables import PAPER_TABLE1, PAPER_TABLE_S1
 from lossland.study import load_study
 
@@ -30,25 +32,28 @@ VARIANTS = {  # out_dir under root -> what it is
     "fcp-spec": "L-BFGS-GSS, the spec golden section search (opt.line_search=spec), float32",
     "fcp-authors": "L-BFGS-GSS, the authors' line search (opt=lbfgs, the default), float32",
     "fcp-spec-float64": "L-BFGS-GSS, the spec search, precision=float64 (opt.line_search=spec)",
+    "ae-authors": "L-BFGS-GSS, the authors' line search (opt=lbfgs, the default), float32",
 }
+NETS = {  # net -> (title, the out_dir holding its SGD runs, the job that writes its records)
+    "fcp": ("FCP", "fcp-spec", "jobs/reproduce_fcp_cpu.sh"),
+    "ae": ("Autoencoder", "ae-authors", "jobs/reproduce_ae_cpu.sh"),
+}
+
+
+def arch_of(variant: str) -> str:
+    return variant.split("-", 1)[0]
+
+
 SELECT = 48 / 75  # the paper keeps the 48 of 75 runs of lowest train loss
-ALPHA = 0.05
-CLOSE = 3.0  # "close to the paper": within this factor
-LENGTH_CLAIMS = (
-    ("Fig. 5", "BFGS-train vectors are longer than SGD-test vectors"),
-    ("Fig. S3", "BFGS-test vectors are longer than SGD-test vectors"),
-)
-
-
 FULL_DATA_ONLY = True  # the page is about full-data runs; tests turn this off (full_only=false)
 
 
-def runs(out_dir: Path, opt: str) -> list[dict]:
-    """Finished full-data records of one optimizer, by seed."""
+def runs(out_dir: Path, opt: str, net: str = "fcp") -> list[dict]:
+    """Finished full-data records of one net and optimizer, by seed."""
     found = []
     for arch, o, _, _, task in storage.train_task_dirs(out_dir):
         path = task / storage.RESULT_FILE
-        if (arch, o) != ("fcp", opt) or not path.exists():
+        if (arch, o) != (net, opt) or not path.exists():
             continue
         rec = storage.read_json(path)
         full = rec["config"]["dataset"].get("n_train") is None or not FULL_DATA_ONLY
@@ -76,21 +81,6 @@ def md_table(df: pd.DataFrame) -> str:
     rule = "|" + "---|" * len(df.columns)
     body = ["| " + " | ".join(map(str, row)) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, rule, *body])
-
-
-def min_p(n_a: int, n_b: int) -> float:
-    """The smallest two-sided p-value a permutation test over n_a + n_b solutions can give."""
-    return 2 / math.comb(n_a + n_b, n_a) if n_a and n_b else 1.0
-
-
-def verdict(holds: bool | None, p: float | None, n_a: int, n_b: int) -> str:
-    """holds: whether our numbers point the paper's way (None: a tie, no direction)."""
-    if min_p(n_a, n_b) >= ALPHA or p is None:
-        seen = {True: "holds", False: "does not hold", None: "is a tie"}[holds]
-        return f"not testable at this n (n = {n_a} + {n_b}; the direction {seen} here)"
-    if holds and p < ALPHA:
-        return f"reproduced (p = {p:.3g}, n = {n_a} + {n_b})"
-    return f"not reproduced (p = {p:.3g}, n = {n_a} + {n_b})"
 
 
 def readable(tests: pd.DataFrame) -> pd.DataFrame:
@@ -126,37 +116,37 @@ def run_table(recs: list[dict]) -> str:
 
 
 def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) -> dict:
-    """Tables and tests of one variant; returns the numbers the claims need."""
-    out_dir = root / name
-    bfgs = runs(out_dir, "lbfgs")
-    lines += [f"## {VARIANTS[name]}", "", f"Records: `{out_dir}/train/fcp/`.", ""]
+    """Tables and tests of one variant; returns the numbers the default's choice needs."""
+    out_dir, arch = root / name, arch_of(name)
+    title = NETS[arch][0]
+    bfgs = runs(out_dir, "lbfgs", arch)
+    lines += [f"### {title}: {VARIANTS[name]}", "", f"Records: `{out_dir}/train/{arch}/`.", ""]
     if not bfgs:
         lines += ["No finished full-data run yet.", ""]
         return {}
     sel_b, sel_s = selected(bfgs), selected(sgd)
     lines += [f"L-BFGS-GSS runs (n = {len(bfgs)}):", "", run_table(bfgs), ""]
-    out: dict = {"n_b": len(bfgs), "n_s": len(sgd), "bfgs": bfgs, "sgd": sgd}
+    out: dict = {"n_b": len(bfgs)}
 
-    p1 = PAPER_TABLE1["fcp"]
+    p1 = PAPER_TABLE1[arch]
     tr_b = np.mean([r["min_train_loss"] for r in sel_b])
     te_b = np.mean([r["test_loss_at_w_test"] for r in sel_b])
     tr_s = np.mean([r["min_train_loss"] for r in sel_s]) if sel_s else math.nan
     te_s = np.mean([r["test_loss_at_w_test"] for r in sel_s]) if sel_s else math.nan
-    out |= {"tr_b": tr_b, "te_b": te_b, "tr_s": tr_s, "te_s": te_s}
     t1 = pd.DataFrame(
         [
             ["ours", e(tr_b), e(tr_s), e(te_b), e(te_s), f"{len(sel_b)} of {len(bfgs)}",
              f"{len(sel_s)} of {len(sgd)}"],
             ["paper", e(p1[0]), e(p1[1]), e(p1[2]), e(p1[3]), "48 of 75", "48 of 75"],
         ],
-        columns=["FCP", "train L-BFGS", "train SGD", "test L-BFGS", "test SGD", "n L-BFGS",
+        columns=[title, "train L-BFGS", "train SGD", "test L-BFGS", "test SGD", "n L-BFGS",
                  "n SGD"],
     )  # fmt: skip
     score = abs(math.log10(tr_b / p1[0])) + abs(math.log10(te_b / p1[2]))
     out["score"] = score
     lines += [
         "Table 1 (mean min train loss of the train set, mean test loss at w_test of the test "
-        "set, over the selected runs):",
+        "set, over the selected runs; the claims below test the same runs):",
         "",
         md_table(t1),
         "",
@@ -170,12 +160,10 @@ def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) ->
     sets = {n: weights(chosen[PAPER.sets[n].opt], PAPER.sets[n].which) for n in PAPER.table_s1}
     ours = [v for name in sets for v in stats.weight_stats(sets[name])]
     s1 = pd.DataFrame(
-        [["ours", *map(e, ours)], ["paper", *map(e, PAPER_TABLE_S1["fcp"])]],
-        columns=["FCP", "train SGD mu", "sigma", "train L-BFGS mu", "sigma", "test SGD mu",
+        [["ours", *map(e, ours)], ["paper", *map(e, PAPER_TABLE_S1[arch])]],
+        columns=[title, "train SGD mu", "sigma", "train L-BFGS mu", "sigma", "test SGD mu",
                  "sigma", "test L-BFGS mu", "sigma"],
     )  # fmt: skip
-    out["sigma"] = dict(zip(sets, ours[1::2], strict=True))
-    out["vec_std"] = {name: w.std(axis=1) for name, w in sets.items()}
     lines += ["Table S1 (mean and std of the concatenated vectors of each set):", "",
               md_table(s1), ""]  # fmt: skip
 
@@ -184,7 +172,6 @@ def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) ->
         a_name, b_name = c.a, c.b
         a, b = sets[a_name], sets[b_name]
         ln = stats.lengths(a, b)
-        p = stats.permutation_test(ln.a, ln.b) if len(a) and len(b) else None
         proj = stats.project(a, b)
         kpca = stats.separation_test(proj.kpca, proj.labels)
         pca = stats.separation_test(proj.pca, proj.labels)
@@ -197,117 +184,97 @@ def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) ->
                 "median distance SGD": f"{np.median(ln.b):.2f}",
                 "centroid distance": f"{ln.centroid_distance:.2f}",
                 "P(BFGS longer)": f"{stats.superiority(ln.a, ln.b):.2f}",
-                "permutation p": f"{p:.3g}",
                 "kPCA separation (Fig. 6)": f"{kpca[0]:.2f} (p = {kpca[1]:.2g})",
                 "PCA separation": f"{pca[0]:.2f} (p = {pca[1]:.2g})",
             }
         )
-        out[label] = (ln, p, len(a), len(b))
-        out[f"{label} separation"] = (kpca, pca, len(a), len(b))
     lines += [
         "Fig. 5 / S3 (distances from the midpoint of the two centroids) and Fig. 6 / S4 "
         "(cross-validated accuracy of a linear classifier on PC1-PC2; 0.5 = chance, NaN when a "
         f"set has fewer than 2 vectors; p: the share of {stats.SEPARATION_PERMUTATIONS} label "
-        "permutations that separate as "
-        "well):",
+        "permutations that separate as well):",
         "",
         md_table(pd.DataFrame(rows)),
         "",
     ]
 
-    paths = load_paths(out_dir).table
+    paths = all_paths(root, name)
     if paths.empty or not (paths.status == "done").any():
-        lines += ["Fig. 4 (path heights): no path records yet.", ""]
+        lines += ["Fig. 4 (path heights): no path records yet (n = 0).", ""]
         return out
     med = stats.height_medians(paths)
     tests = stats.solution_height_tests(paths, PAPER.height_tests)
-    out["heights"] = tests
-    lines += ["Fig. 4 medians:", "", md_table(med.round(5)), ""]
+    lines += [path_finders(paths), "", "Fig. 4 medians:", "", md_table(med.round(5)), ""]
     if tests.empty:
         lines += ["BFGS vs SGD heights: no landscape has paths of both sets yet.", ""]
         return out
-    lines += ["BFGS vs SGD heights, the solution as the unit (p_paths_descriptive: the old "
-              "Mann-Whitney over paths, descriptive only; intervals: 95% bootstrap over "
-              "solutions):", "", md_table(readable(tests)), ""]  # fmt: skip
+    lines += ["BFGS vs SGD heights, the solution as the unit (two-sided permutation p; "
+              "p_paths_descriptive: the Mann-Whitney test over paths, descriptive only; "
+              "intervals: 95% bootstrap over solutions):", "", md_table(readable(tests)),
+              ""]  # fmt: skip
     return out
 
 
-def claims(v: dict) -> list[str]:
-    """The paper's claims about fcp, one line each, judged on one variant's numbers."""
-    if not v:
-        return ["- every claim: not testable (no L-BFGS-GSS run)"]
-    n_b, n_s = v["n_b"], v["n_s"]
-    p1 = PAPER_TABLE1["fcp"]
-    out = []
-    if n_s:  # runs are the units: a permutation test over runs
-        for text, key, ours in (
-            ("reaches a lower train loss than SGD", "min_train_loss", v["tr_b"] < v["tr_s"]),
-            ("generalizes worse (higher test loss at w_test) than SGD", "test_loss_at_w_test",
-             v["te_b"] > v["te_s"]),
-        ):  # fmt: skip
-            a = [r[key] for r in v["bfgs"]]
-            b = [r[key] for r in v["sgd"]]
-            judged = verdict(ours, stats.permutation_test(a, b), n_b, n_s)
-            out.append(f"- Table 1: L-BFGS-GSS {text}: {judged}")
-    for what, ours, paper in (("L-BFGS-GSS train loss", v["tr_b"], p1[0]),
-                              ("L-BFGS-GSS test loss", v["te_b"], p1[2]),
-                              ("SGD train loss", v.get("tr_s"), p1[1]),
-                              ("SGD test loss", v.get("te_s"), p1[3])):  # fmt: skip
-        if ours is None or math.isnan(ours):
-            continue
-        close = 1 / CLOSE <= ours / paper <= CLOSE
-        n = n_b if what.startswith("L-BFGS") else n_s
-        out.append(
-            f"- Table 1 value, {what} {e(paper)}: "
-            + ("reproduced" if close else "not reproduced")
-            + f" within a factor {CLOSE:g} (ours {e(ours)}, mean of the selected of n = {n} runs)"
-        )
-    if "sigma" in v:
-        sg = v["sigma"]
-        for split in ("train", "test"):  # per-solution std of the weights, solutions as units
-            a, b = v["vec_std"][f"bfgs-{split}"], v["vec_std"][f"sgd-{split}"]
-            holds = sg[f"bfgs-{split}"] > sg[f"sgd-{split}"]
-            p = stats.permutation_test(a, b)
-            out.append(
-                f"- Table S1: BFGS {split} weights have the larger sigma than SGD's (sigma "
-                f"{sg[f'bfgs-{split}']:.3f} vs {sg[f'sgd-{split}']:.3f}; the test compares "
-                f"each solution's own std): {verdict(holds, p, len(a), len(b))}"
-            )
-    for label, text in LENGTH_CLAIMS:
-        if label in v:
-            ln, p, na, nb = v[label]
-            sup = stats.superiority(ln.a, ln.b)
-            holds = None if sup == 0.5 else sup > 0.5
-            out.append(f"- {label}: {text}: {verdict(holds, p, na, nb)}")
-    if "heights" in v:
-        for row in v["heights"].itertuples():
-            holds = row.median_diff > 0
-            out.append(
-                f"- Fig. 4 ({row.landscape} landscape, {row.a_set} vs {row.b_set}): BFGS "
-                "paths are higher than SGD paths: "
-                + verdict(holds, row.p_permutation, row.n_solutions_a, row.n_solutions_b)
-            )
-    else:
-        out.append("- Fig. 4: BFGS paths higher than SGD paths: not testable (no paths yet)")
-    separation = v.get("Fig. 5 separation")
-    if separation and math.isnan(separation[0][0]):
-        out.append("- Fig. 6: kPCA separates BFGS-train from SGD-test, linear PCA does not: "
-                   "not testable (a set has fewer than 2 vectors)")  # fmt: skip
-    elif separation:
-        (acc_k, p_k), (acc_p, p_p), na, nb = separation
-        text = "- Fig. 6: kPCA separates BFGS-train from SGD-test better than chance"
-        judged = verdict(None if acc_k == 0.5 else acc_k > 0.5, p_k, na, nb)
-        out.append(f"{text} (accuracy {acc_k:.2f}): {judged}")
-        out.append(
-            f"- Fig. 6: linear PCA does not (accuracy {acc_p:.2f}, p = {p_p:.2g}): a claim of "
-            "no effect, which a test cannot confirm; "
-            + ("consistent here" if p_p >= ALPHA else "contradicted here (PCA separates too)")
-        )
-    return out
+def all_paths(root: Path, name: str) -> pd.DataFrame:
+    """One variant's path records: its L-BFGS-GSS sets' from its out_dir, the SGD sets' from
+    the net's SGD out_dir (never another variant's L-BFGS-GSS paths)."""
+    arch = arch_of(name)
+    found = []
+    for d, opt in ((root / name, "lbfgs"), (root / NETS[arch][1], "sgd")):
+        t = load_paths(d).table
+        prefix = PAPER.optimizers[opt].label
+        found.append(t[(t.arch == arch) & t.set.str.startswith(f"{prefix}-")])
+    paths = pd.concat([t for t in found if not t.empty] or found[:1], ignore_index=True)
+    return paths.astype({"height": float, "higher_end": float})
 
 
-def curves_figure(root: Path, page: Path, sgd: list[dict]) -> list[str]:
-    """Fig. 2's fcp panel for our runs: train and test loss per epoch, every run, log scale."""
+MEMORY_ONLY = ("_target_", "name", "image_chunk", "point_chunk", "pairs_per_batch")
+
+
+def path_finders(paths: pd.DataFrame) -> str:
+    """Which finder settings made the path records (those that change results; a faster
+    path mode shows as its own setting)."""
+    kinds: dict[str, int] = {}
+    for f in paths.file.dropna():
+        finder = (storage.read_json(Path(f)).get("config") or {}).get("finder") or {}
+        shown = ", ".join(f"{k} {v}" for k, v in finder.items() if k not in MEMORY_ONLY)
+        key = f"{finder.get('name', '?')} ({shown})"
+        kinds[key] = kinds.get(key, 0) + 1
+    return "Path records by finder: " + "; ".join(f"{k}: n = {n}" for k, n in kinds.items())
+
+
+def net_evidence(root: Path, name: str) -> claims.Evidence:
+    """The claims' evidence of one variant: its L-BFGS-GSS runs, the net's SGD runs, the
+    selected round(48/75 n) of each (the runs Table 1 averages), their sets and paths."""
+    arch = arch_of(name)
+    dirs = {"lbfgs": root / name, "sgd": root / NETS[arch][1]}
+    tables, curves, sets = [], [], {}
+    for opt, d in dirs.items():
+        recs = load_runs(d)
+        mine = recs.table[(recs.table.opt == opt) & (recs.table.arch == arch)]
+        if FULL_DATA_ONLY:
+            mine = mine[mine.n_train.isna()]
+        tables.append(mine)
+        curves.append(recs.curves[recs.curves.opt == opt])
+        n_select = max(1, round(SELECT * int((mine.status == "done").sum())))
+        found, _ = load_sets(d, [arch], PAPER, n_select)
+        sets |= {k: v for k, v in found.items() if PAPER.sets[k[1]].opt == opt}
+    paths = all_paths(root, name)
+    return claims.evidence(arch, pd.concat(tables), pd.concat(curves), sets, paths)
+
+
+def claims_lines(root: Path, name: str) -> list[str]:
+    """One variant's claims (lossland.report.claims: the words of the report's findings)."""
+    ev = net_evidence(root, name)
+    if ev.runs["lbfgs"].empty:
+        return ["Not testable: no L-BFGS-GSS run (n = 0)."]
+    return [f"Runs and paths judged: {claims.summary(ev)}.", "",
+            md_table(claims.table(claims.judge(ev)))]  # fmt: skip
+
+
+def curves_figure(root: Path, page: Path, sgd: list[dict], arch: str = "fcp") -> list[str]:
+    """Fig. 2's (S1's) panel of one net for our runs: train and test loss per epoch, every run,
+    log scale."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -315,10 +282,11 @@ def curves_figure(root: Path, page: Path, sgd: list[dict]) -> list[str]:
 
     fig = Figure(figsize=(10, 4), layout="constrained")
     axes = fig.subplots(1, 2)
-    styles = {"fcp-spec": "C0", "fcp-authors": "C2", "fcp-spec-float64": "C4"}
+    colors = ("C0", "C2", "C4")
+    styles = dict(zip([n for n in VARIANTS if arch_of(n) == arch], colors, strict=False))
     drawn = False
     for name, color in styles.items():
-        for k, r in enumerate(runs(root / name, "lbfgs")):
+        for k, r in enumerate(runs(root / name, "lbfgs", arch)):
             for ax, split in zip(axes, ("train", "test"), strict=True):
                 ax.plot(r["curves"][split], color=color, lw=1, label=None if k else name)
             drawn = True
@@ -329,11 +297,12 @@ def curves_figure(root: Path, page: Path, sgd: list[dict]) -> list[str]:
         return []
     for ax, split, paper in zip(axes, ("train", "test"), ((0, 1), (2, 3)), strict=True):
         for i, ls in zip(paper, ("--", ":"), strict=True):
-            ax.axhline(PAPER_TABLE1["fcp"][i], color="k", ls=ls, lw=0.8)
+            ax.axhline(PAPER_TABLE1[arch][i], color="k", ls=ls, lw=0.8)
         ax.set(yscale="log", xscale="symlog", xlim=(0, None), xlabel="epoch (L-BFGS: iteration)",
-               ylabel=f"{split} loss", title=f"fcp, full data: {split} loss")  # fmt: skip
+               ylabel=f"{split} loss", title=f"{arch}, full data: {split} loss")  # fmt: skip
     axes[0].legend(title="dashed: paper L-BFGS, dotted: paper SGD", fontsize=8)
-    out = page.parent / "figures" / "reproduction_curves.png"  # docs/ holds prose and figures
+    file = "reproduction_curves.png" if arch == "fcp" else f"reproduction_curves_{arch}.png"
+    out = page.parent / "figures" / file  # docs/ holds prose and figures
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     return [f"![loss curves]({Path(os.path.relpath(out, page.parent)).as_posix()})", ""]
@@ -390,7 +359,7 @@ def whole_runs_section(root: Path) -> list[str]:
     """Whole runs per variant: does float32 leave iterations unused (the loss frozen)?"""
     rows, summary = [], {}
     for name in VARIANTS:
-        recs = [r for r in runs(root / name, "lbfgs") if r.get("lbfgs")]
+        recs = [r for r in runs(root / name, "lbfgs", arch_of(name)) if r.get("lbfgs")]
         if not recs:
             continue
         lowest = float(np.median([r["min_train_loss"] for r in recs]))
@@ -418,8 +387,8 @@ def whole_runs_section(root: Path) -> list[str]:
         md_table(pd.DataFrame(rows)),
         "",
     ]
-    paper = PAPER_TABLE1["fcp"][0]
     for name, (lowest, last, _) in summary.items():
+        paper = PAPER_TABLE1[arch_of(name)][0]
         if name.endswith("float64"):
             continue
         if last >= FROZEN:
@@ -442,48 +411,94 @@ def whole_runs_section(root: Path) -> list[str]:
     return lines + [""]
 
 
+def inventory(root: Path) -> list[str]:
+    """Every committed record under root, with n: runs per out_dir, net, optimizer and config
+    (done of found), path records per out_dir, net, set and landscape."""
+    rows = []
+    for d in sorted({p.parents[5] for p in root.glob("**/train/*/*/*/seed=*/result.json")}):
+        t = load_runs(d).table
+        for (arch, opt, sig), g in t.groupby(["arch", "opt", "sig"]):
+            n_train = g.n_train.dropna().unique()
+            rows.append([d.relative_to(root).as_posix(), "runs", f"{arch}/{opt}/{sig}",
+                         "full" if not len(n_train) else f"{int(n_train[0])} images",
+                         f"{int((g.status == 'done').sum())} done of {len(g)}"])  # fmt: skip
+        p = load_paths(d, finder=None).table
+        for (arch, set_name, land, finder), g in p.groupby(["arch", "set", "landscape", "finder"]):
+            rows.append([d.relative_to(root).as_posix(), "paths",
+                         f"{arch}/{set_name}/{land} landscape/{finder}", "",
+                         f"{int((g.status == 'done').sum())} done of {len(g)}"])  # fmt: skip
+    if not rows:
+        return []
+    table = pd.DataFrame(rows, columns=["out_dir", "kind", "what", "data", "n"])
+    return ["## Every committed record", "",
+            f"Under `{root.as_posix()}/` (the sections above use the full-data ones):", "",
+            md_table(table), ""]  # fmt: skip
+
+
 def main(argv: list[str]) -> None:
     global FULL_DATA_ONLY
     settings = dict(a.split("=", 1) for a in argv if "=" in a)
     FULL_DATA_ONLY = settings.get("full_only", "true") != "false"
     root = Path(settings.get("root", "records"))
     page = Path(settings.get("page", "docs/reproduction.md"))
-    sgd = runs(root / "fcp-spec", "sgd")
     lines = [
-        "# How close is lossland to the paper? fcp at full data on a CPU",
+        "# How close is lossland to the paper? fcp and the autoencoder at full data on a CPU",
         "",
         "Generated by `python analysis/reproduction.py` from the records that "
-        f"`jobs/reproduce_fcp_cpu.sh` commits under `{root.as_posix()}/` (50,000 training "
-        "images, 1,000 L-BFGS-GSS iterations, SGD as in conf/opt/sgd.yaml, CPU, 1 thread, a "
-        "machine shared with other jobs: timings are noisy). Rerun the script to resume the "
-        "study; rerun this to refresh the page. The paper's means are over 48 of 75 runs; ours "
-        "over the round(48/75 n) runs of lowest train loss of the n that finished.",
-        "",
-        f"SGD runs (n = {len(sgd)}, shared by every variant):",
-        "",
-        run_table(sgd) if sgd else "none yet",
+        "`jobs/reproduce_fcp_cpu.sh` and `jobs/reproduce_ae_cpu.sh` commit under "
+        f"`{root.as_posix()}/` (50,000 training images, 1,000 L-BFGS-GSS iterations, SGD as in "
+        "conf/opt/sgd.yaml, CPU, 1 thread, a machine shared with other jobs: timings are "
+        "noisy). Rerun a job to resume its study; rerun this to refresh the page. The paper's "
+        "means are over 48 of 75 runs; ours over the round(48/75 n) runs of lowest train loss "
+        "of the n that finished, and the claims test those same runs.",
         "",
     ]
     found = {}
-    for name in VARIANTS:
-        found[name] = variant_section(root, name, sgd, lines)
-    lines += curves_figure(root, page, sgd)
+    for arch, (title, sgd_dir, job) in NETS.items():
+        sgd = runs(root / sgd_dir, "sgd", arch)
+        lines += [f"## {title} ({arch})", "", f"Records: `{job}`.", "",
+                  f"SGD runs (n = {len(sgd)}, shared by every {arch} variant):", "",
+                  run_table(sgd) if sgd else "none yet", ""]  # fmt: skip
+        for name in (n for n in VARIANTS if arch_of(n) == arch):
+            found[name] = variant_section(root, name, sgd, lines)
+        lines += curves_figure(root, page, sgd, arch)
     lines += precision_section(root)
     lines += whole_runs_section(root)
     lines += aligned_section(root, Path(settings.get("aligned", "records/fcp-aligned")))
-    lines += ["## The paper's claims about fcp", ""]
-    for name, v in found.items():
-        lines += [f"### {VARIANTS[name]}", "", *claims(v), ""]
+    lines += [
+        "## The paper's claims, judged",
+        "",
+        "The same words as the report's findings (`lossland/report/claims.py`; "
+        "[the report](report.md)). One row per distinct claim, quoting where the paper makes "
+        "it. Tests are one-sided in the paper's direction, over runs or solutions (never "
+        f"paths); Holm's correction over the tested claims of each variant at {claims.ALPHA}. "
+        "Verdicts: reproduced (corrected p below it, direction holds); consistent, "
+        "underpowered (the direction holds but even the smallest p this n allows would not "
+        "pass Holm); consistent, not significant (it could have, and did not); not "
+        "reproduced (the direction does not hold); descriptive (a threshold or a claim of no "
+        "effect, outside the family); not testable here (and why). Declared before looking: "
+        f"comparable = a test-loss ratio within [1/{claims.COMPARABLE}, {claims.COMPARABLE}] "
+        "(the widest gap the paper calls comparable is LSTM's, 1.21); a sharp rise = a test "
+        f"curve ending more than {claims.SHARP_RISE:.0%} above its minimum; a small centroid "
+        f"distance = under {claims.SMALL_CENTROID} of the median vector length. Barriers are "
+        "judged above the endpoints (height minus the higher endpoint's loss), the height "
+        "beside them, so a path whose maximum is an endpoint shows as such.",
+        "",
+    ]
+    for name in VARIANTS:
+        lines += [f"### {NETS[arch_of(name)][0]}: {VARIANTS[name]}", "",
+                  *claims_lines(root, name), ""]  # fmt: skip
     scored = {k: v["score"] for k, v in found.items() if v and v["n_b"] >= 2 and "score" in v}
     lines += ["## Which line search is the default", ""]
     if {"fcp-spec", "fcp-authors"} <= scored.keys():
         best = min(("fcp-spec", "fcp-authors"), key=scored.get)
         lines.append(
-            f"Closer to the paper's L-BFGS row: {VARIANTS[best]} (distances: spec "
+            f"Closer to the paper's L-BFGS row (fcp): {VARIANTS[best]} (distances: spec "
             f"{scored['fcp-spec']:.2f}, authors {scored['fcp-authors']:.2f})."
         )
     else:
         lines.append("Not measured yet: needs at least 2 full-data seeds of each variant.")
+    lines += ["", *inventory(root)]
     storage.write_bytes(page, ("\n".join(lines) + "\n").encode())
     print(f"wrote {page}")
 

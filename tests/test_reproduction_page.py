@@ -20,7 +20,8 @@ def test_page_from_records(tiny_sweep, tmp_path):
         land = root / "fcp-spec" / "paths" / "fcp" / set_name / "train" / "fourier" / "0123abcd"
         land.mkdir(parents=True)
         for k, (i, j) in enumerate(itertools.combinations(range(3), 2)):
-            record = {"height": base + k, "straight_height": 2 * base, "seed_i": i, "seed_j": j}
+            record = {"height": base + k, "straight_height": 2 * base, "seed_i": i, "seed_j": j,
+                      "profile": [0.5 * base, base + k, 0.4 * base]}  # fmt: skip
             (land / f"pair={i}-{j}.json").write_text(json.dumps(record))
     page = tmp_path / "page.md"
     done = subprocess.run(
@@ -35,11 +36,18 @@ def test_page_from_records(tiny_sweep, tmp_path):
     assert "| paper | 1.26e-08 | 6.21e-04 | 9.69e-02 | 8.25e-02 | 48 of 75 | 48 of 75 |" in text
     assert "| ours |" in text and "3 of 4" in text  # round(48/75 * 4) = 3 selected
     assert "-1.44e-03" in text  # Table S1's paper row
-    # 3 + 3 solutions: the smallest possible p is 2/20 = 0.1 > 0.05
-    assert "BFGS paths are higher than SGD paths: not testable at this n (n = 3 + 3" in text
-    # Fig. 6 as a label-permutation test; 3 + 3 vectors: the smallest p is 2/20 > 0.05
-    fig6 = r"Fig\. 6: kPCA .* than chance \(accuracy [0-9.]+\): not testable at this n \(n = 3 \+ 3"
-    assert re.search(fig6, text)
+    # the claims (lossland.report.claims), barriers above the higher endpoint (0.5 base):
+    # BFGS 0.5, 1.5, 2.5 -> solution means 1, 1.5, 2; SGD 0.05, 1.05, 2.05 -> 0.55, 1.05, 1.55;
+    # difference 0.45; 5 of the C(6, 3) = 20 splits reach it (sums >= 4.5): p = 0.25, and the
+    # smallest p, 1/20 = 0.05, cannot pass Holm: underpowered
+    barrier = ("bfgs-train above sgd-train (train landscape) | consistent, underpowered | "
+               "mean barrier above the endpoints, a - b: 0.45 ")  # fmt: skip
+    assert barrier in text and "| 3 + 3 solutions (3 + 3 paths) | 0.25 |" in text
+    # Fig. 6 as a label-permutation test over 3 + 3 vectors
+    assert re.search(r"Fig\. 6: .clear separation of BFGS and SGD vectors.* \| 3 \+ 3 \|", text)
+    assert "Runs and paths judged: L-BFGS-GSS: 3 selected of 4 finished runs" in text
+    assert "SGD runs (n = 0, shared by every ae variant)" in text  # no autoencoder records
+    assert "## Every committed record" in text and "| fcp-spec | runs | fcp/lbfgs/" in text
     assert "No finished full-data run yet." in text  # the authors' variant has no records here
     # whole runs: the median share of iterations before the loss last fell, counted here from
     # each run's own train curve (its last step down) rather than the optimizer's diagnostics

@@ -82,11 +82,15 @@ def numbers(report: Any) -> html.Section:
     )
     s.text(
         "Path heights: median of each set (and of the straight line between the same pairs) "
-        "per landscape; two-sided Mann-Whitney U test of set a vs set b heights "
-        f"({contrasts}; height_tests.csv)."
+        f"per landscape; set a vs set b ({contrasts}) with the solution as the unit: each "
+        "solution's mean height over its paths, the two-sided permutation test of the mean "
+        "difference (p_permutation), the median difference and P(a higher) with 95% bootstrap "
+        "intervals over solutions (height_tests_solutions.csv). p_paths_descriptive, the "
+        "Mann-Whitney test over paths (height_tests.csv), is descriptive only: the paths of a "
+        "set share their endpoints."
     )
     s.table(t["height_medians"], "Median path heights")
-    s.table(t["height_tests"], "Path heights, set a vs set b: Mann-Whitney U, two-sided")
+    s.table(t["height_tests_solutions"], "Path heights, set a vs set b, solutions as units")
     s.text(
         "Weight space: distance of the centroids from w_bar, median |w_i - w_bar| per set, and "
         "how well the two sets separate on PC1-PC2: 5-fold (fewer for small sets) "

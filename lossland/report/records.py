@@ -67,6 +67,7 @@ PATH_COLUMNS = [
     "status",
     "height",
     "straight_height",
+    "higher_end",
     "length",
     "straight_length",
     "steps",
@@ -308,6 +309,7 @@ def path_row(rec: dict[str, Any]) -> dict[str, Any]:
         "status": "done" if math.isfinite(height) else "diverged",
         "height": height,
         "straight_height": float(rec.get("straight_height", np.nan)),
+        "higher_end": higher_end(rec.get("profile")),
         "length": float(rec.get("length", np.nan)),
         "straight_length": float(rec.get("straight_length", np.nan)),
         "steps": rec.get("steps"),
@@ -320,6 +322,12 @@ def path_row(rec: dict[str, Any]) -> dict[str, Any]:
         "code": code_label(rec.get("code")),
         "detail": "",
     }
+
+
+def higher_end(profile: list[float] | None) -> float:
+    """The loss of the path's higher endpoint (its profile's first or last point; NaN without
+    a profile): the height minus it is the barrier above the endpoints (report.claims)."""
+    return float(max(profile[0], profile[-1])) if profile else math.nan
 
 
 def pair_list(obj: Any) -> list[tuple[int, int]]:

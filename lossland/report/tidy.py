@@ -23,6 +23,7 @@ TIDY_FILES = {  # table -> file name under report/
     "problems": "problems.csv",
     "height_medians": "height_medians.csv",
     "height_tests": "height_tests.csv",
+    "height_tests_solutions": "height_tests_solutions.csv",
     "separation": "separation.csv",
     "weight_lengths": "weight_lengths.csv",
     "projections": "projections.csv",
@@ -59,8 +60,22 @@ def compute_tables(report: Any) -> None:
     t["table_s1"] = tables.table_s1(sets, study, archs)
     t["height_medians"] = stats.height_medians(paths.table)
     t["height_tests"] = stats.height_tests(paths.table, study.height_tests)
+    t["height_tests_solutions"] = split_intervals(
+        stats.solution_height_tests(paths.table, study.height_tests)
+    )
     report.comparisons = compare_sets(sets, archs, study)
     t["separation"], t["weight_lengths"], t["projections"] = weight_space_tables(report.comparisons)
+
+
+def split_intervals(df: pd.DataFrame) -> pd.DataFrame:
+    """Interval columns (x_ci: (lo, hi)) as two plain columns, x_lo and x_hi."""
+    for col in [c for c in df.columns if c.endswith("_ci")]:
+        lo, hi = zip(*df[col], strict=True) if len(df) else ((), ())
+        at = df.columns.get_loc(col)
+        df = df.drop(columns=col)
+        df.insert(at, col.removesuffix("_ci") + "_lo", list(lo))
+        df.insert(at + 1, col.removesuffix("_ci") + "_hi", list(hi))
+    return df
 
 
 def write_tables(report: Any) -> None:
