@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lossland import identity, numerics, storage
+from lossland import checks, identity, numerics, storage
 from lossland.errors import LosslandError
 from lossland.models import load_weight_file
 from lossland.probes import Landscape, Probe, Unit
@@ -72,10 +73,18 @@ def load_source(cfg: DictConfig) -> Source:
 
 
 def build_probe(cfg: DictConfig) -> tuple[str, Probe]:
-    """The probe named by the `probe` config group, built from its `_target_` and settings."""
+    """The probe named by the `probe` config group, built from its `_target_` and settings,
+    once they are in range (lossland.checks); a builder's own error is kept, in one line."""
+    bad = checks.probe_settings(cfg)
+    if bad:
+        raise LosslandError(f"bad value{'s' * (len(bad) > 1)}: {'; '.join(bad)}")
     settings = OmegaConf.to_container(cfg.probe, resolve=True)
     name = settings.pop("name")
-    return name, instantiate(settings, _convert_="all")
+    try:
+        return name, instantiate(settings, _convert_="all")
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        raise LosslandError(f"probe {name}: {str(cause).splitlines()[0]}") from e
 
 
 def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscape:

@@ -181,7 +181,7 @@ def test_non_finite_results_are_flagged():
 
 
 SMALL = {  # each probe on the tiny sweep, with short settings
-    "perturb": ["probe.n_eps=5"],
+    "perturb": ["probe.n_eps=5", "probe.fit_radius=0.5"],  # 3 points in the fit
     "interp": ["probe.n_alpha=4", "probe.alpha_min=0", "probe.alpha_max=1"],
     "slice": ["probe.n_1d=3", "probe.n_2d=3"],
     "noise": ["probe.n_batches=4"],
