@@ -49,7 +49,8 @@ def load_source(cfg: DictConfig) -> Source:
         path = Path(cfg.weights)
         w = load_weight_file(path, arch)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        src = Source(f"file-{path.stem}", w, [None] * len(w), cfg.arch.act, digest, digest)
+        name = identity.input_name({"weights": str(path)})
+        src = Source(name, w, [None] * len(w), cfg.arch.act, digest, digest)
     else:
         s = build_set(
             cfg.out_dir,
@@ -145,7 +146,13 @@ def plan(cfg: DictConfig):
     src = load_source(cfg)
     device = resolve_device(cfg.device)
     ctx = landscape_of(cfg, src, device)
-    units = shard_of(probe.units(ctx), cfg.shard, cfg.shard_size)
+    every = probe.units(ctx)
+    if not every:
+        raise LosslandError(
+            f"probe {name} has nothing to do on {ctx.arch}/{src.set_name}: no units in its "
+            f"{len(src.weights)} weight vector(s) (interp's pairs need at least 2)"
+        )
+    units = shard_of(every, cfg.shard, cfg.shard_size)
     sig = identity.dir_signature(cfg, "probe")
     out = storage.probe_task_dir(cfg.out_dir, cfg.arch.name, src.set_name, name, sig)
     return name, probe, src, ctx, units, out

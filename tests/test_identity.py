@@ -487,3 +487,15 @@ def test_the_fourier_finders_path_signatures_are_those_before_the_finder_registr
     bezier = compose("paths", ["finder=bezier"])
     assert identity.signature(bezier) != "90ce89ef"
     assert set_dir_of(bezier).parent.name == "bezier"
+
+
+def test_weights_files_of_one_name_in_two_folders_get_two_directories(tmp_path, monkeypatch):
+    """Issue 24: paths/<arch>/file-<stem>/ was shared by a/w.npy and b/w.npy."""
+    monkeypatch.chdir(tmp_path)
+    a, b = identity.input_name({"weights": "a/w.npy"}), identity.input_name({"weights": "b/w.npy"})
+    assert a.startswith("file-w-") and b.startswith("file-w-") and a != b
+    assert identity.input_name({"weights": str(tmp_path / "a/w.npy")}) == a  # the same file
+    cfg = {"weights": "a/w.npy", "align": "none"}
+    assert (
+        identity.source_name(cfg) == a and identity.input_name({"set": "sgd-train"}) == "sgd-train"
+    )
