@@ -109,6 +109,8 @@ def test_records_of_an_older_version_of_a_set_are_left_out_and_named(groups, tmp
 def test_equally_close_groups_are_both_left_out_with_the_fix():
     ref = reference("paths", {"finder": "fourier"})
     assert ref["finder.n_points"] == 50  # conf/paths.yaml
+    assert reference("train", {"opt": "sgd", "arch": "lstm"})["opt.lr"] == 1.0  # conf/tuned/
+    assert reference("train", {"opt": "sgd", "arch": "fcp"})["opt.lr"] == 0.1  # conf/opt/sgd
     a = Group("a", "paths/fcp/*/*/fourier/a", {"finder": {"n_points": 6}}, 3)
     b = Group("b", "paths/fcp/*/*/fourier/b", {"finder": {"n_points": 2}}, 3)
     kept, left = choose([a, b], ref)

@@ -52,6 +52,9 @@ def _reference(stage: str, entries: tuple[tuple[str, str], ...], prefer: tuple[s
         cfg[group] = OmegaConf.to_container(
             OmegaConf.merge(cfg.get(group) or {}, entry), resolve=False
         )
+    tuned = CONF_DIR / "tuned" / f"{dict(entries).get('arch')}_{dict(entries).get('opt')}.yaml"
+    if stage == "train" and tuned.exists():  # a net's own setting of an optimizer (train.yaml)
+        cfg = OmegaConf.to_container(OmegaConf.merge(cfg, _yaml(f"tuned/{tuned.name}")))
     for item in prefer:
         key, sep, value = item.partition("=")
         if not sep or not key:
