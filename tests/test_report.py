@@ -202,7 +202,9 @@ def test_partial_sweep_with_corrupt_and_diverged_records(sweep, data_root, tmp_p
     # the diverged run (another opt.lr: another config) is left out of every number, and named
     assert status.loc[("fcp", "sgd"), "diverged"] == 0
     assert any(
-        p.path.startswith("train/fcp/sgd/") and "left out 1 record(s) with opt.lr=" in p.reason
+        p.path.startswith("train/fcp/sgd/")
+        and p.reason.startswith("left out 1 record(s) with ")
+        and "opt.lr=1e+38" in p.reason
         for p in rep.problems
     )
     assert rep.sets[("fcp", "sgd-test")].seeds == [0]  # the one good run still makes a set

@@ -82,7 +82,7 @@ def build_report(
     others = [a for a in archs if a not in study.nets]
     if others:
         notes.append(f"nets with records that study {study.name} does not list: {others}")
-    n_select, why = choose_n_select(paths.table, n_select, study)
+    n_select, why = choose_n_select(paths.table, n_select, study, out_dir)
     notes.append(why)
     sets, set_problems = load_sets(out_dir, archs, study, n_select, train_sigs)
     short = {f"{a}/{n}: {len(s.seeds)}" for (a, n), s in sets.items() if len(s.seeds) < n_select}
@@ -117,15 +117,21 @@ def build_report(
     return report
 
 
-def choose_n_select(paths: pd.DataFrame, n_select: int | None, study: Study) -> tuple[int, str]:
-    """Given, else the path jobs' n_select (from their records' configs), else the study's."""
+def choose_n_select(
+    paths: pd.DataFrame, n_select: int | None, study: Study, out_dir: Path | None = None
+) -> tuple[int, str]:
+    """Given, else the path jobs' n_select (from their records' configs), else the probe
+    jobs', else the study's."""
     rule = "best finished runs per arch x optimizer"
     if n_select is not None:
         return int(n_select), f"sets: the {n_select} {rule} (given)"
-    used = paths.n_select.dropna()
-    if len(used):
-        n = int(used.mode().iloc[0])
-        return n, f"sets: the {n} {rule} (n_select of the path jobs)"
+    for jobs, used in (
+        ("path", paths.n_select.dropna()),
+        ("probe", pd.Series(probes.n_selects(out_dir) if out_dir else [], dtype=float)),
+    ):
+        if len(used):
+            n = int(used.mode().iloc[0])
+            return n, f"sets: the {n} {rule} (n_select of the {jobs} jobs)"
     why = f"study {study.name}'s n_select; no path records to take one from"
     return study.n_select, f"sets: the {study.n_select} {rule} ({why})"
 

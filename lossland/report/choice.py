@@ -11,7 +11,7 @@ Each group left out is named (where, its distinguishing settings, its record cou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from lossland.config import CONF_DIR
 from lossland.errors import LosslandError
-from lossland.identity import flat, result_config
+from lossland.identity import DIR_KEYS, flat, result_config, without
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,14 @@ def reference(stage: str, entries: dict[str, str], prefer: Sequence[str] = ()) -
 
 
 def choose(
-    groups: list[Group], ref: dict[str, Any]
+    groups: list[Group], ref: dict[str, Any], kind: str
 ) -> tuple[Group | None, list[tuple[Group, str]]]:
     """The group to report (None when two are equally close to `ref`) and each group left out,
-    with one line saying why."""
+    with one line saying why. `kind` (train, paths, probe): the keys its directories name
+    (set, landscape, ...) are no setting of a group."""
     if len(groups) < 2:
         return (groups[0] if groups else None), []
-    flats = {g.sig: flat(result_config(g.config)) for g in groups}
+    flats = {g.sig: flat(without(result_config(g.config), DIR_KEYS[kind])) for g in groups}
     keys = sorted({k for f in flats.values() for k in f})
     differ = [k for k in keys if len({repr(f.get(k)) for f in flats.values()}) > 1]
 
@@ -113,3 +114,9 @@ def choose(
         for g in groups
         if g is not kept
     ]
+
+
+def scope(set_name: str, study_sets: Collection[str]) -> str:
+    """Which records share one config: all of the study's sets (`*`: compared with each other),
+    while any other source (a weights file, an aligned set) is a scope of its own."""
+    return "*" if set_name in study_sets else set_name

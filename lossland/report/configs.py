@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from lossland.report.choice import Group, choose, reference
+from lossland.report.choice import Group, choose, reference, scope
 from lossland.report.records import Problem, Records
 from lossland.study import Study
 
@@ -33,7 +33,9 @@ def keep_one_config(
             Group(sig, f"train/{arch}/{opt}/{sig}", runs.configs.get((arch, opt, sig), {}), n)
             for sig, n in g.sig.value_counts().sort_index().items()
         ]
-        kept, left_out = choose(groups, reference("train", {"opt": opt, "arch": arch}, prefer))
+        kept, left_out = choose(
+            groups, reference("train", {"opt": opt, "arch": arch}, prefer), "train"
+        )
         if kept is not None:
             kept_train[(arch, opt)] = kept.sig
         for group, why in left_out:
@@ -62,23 +64,26 @@ def keep_one_config(
                     f"{train_sig or '(none: see the train/ lines)'}",
                 )
             )
-    kept_path: dict[tuple[str, str], str | None] = {}  # (arch, finder) -> sig, across sets
-    for (arch, finder), g in p[keep].groupby(["arch", "finder"], sort=True):
+    kept_path: dict[tuple[str, str, str], str | None] = {}  # (arch, scope, finder) -> sig
+    scopes = pd.Series([scope(n, study.sets) for n in p.set], index=p.index, dtype=object)
+    for (arch, where, finder), g in p[keep].groupby([p.arch, scopes, p.finder], sort=True):
         groups = [
-            Group(sig, f"paths/{arch}/*/*/{finder}/{sig}", config_of(paths, arch, g, sig), n)
+            Group(sig, f"paths/{arch}/{where}/*/{finder}/{sig}", config_of(paths, arch, g, sig), n)
             for sig, n in g.sig.value_counts().sort_index().items()
         ]
-        kept, left_out = choose(groups, reference("paths", {"finder": finder}, prefer))
-        kept_path[(arch, finder)] = kept.sig if kept else None
+        kept, left_out = choose(groups, reference("paths", {"finder": finder}, prefer), "paths")
+        kept_path[(arch, where, finder)] = kept.sig if kept else None
         for group, why in left_out:
-            keep &= ~((p.arch == arch) & (p.finder == finder) & (p.sig == group.sig))
+            keep &= ~(
+                (p.arch == arch) & (scopes == where) & (p.finder == finder) & (p.sig == group.sig)
+            )
             paths.problems.append(Problem(group.where, why))
     paths.table = p[keep].reset_index(drop=True)
     if paths.expected is not None and len(paths.expected):
         e = paths.expected
         mask = [
-            kept_path.get((a, f), sig) == sig
-            for a, f, sig in zip(e.arch, e.finder, e.sig, strict=True)
+            kept_path.get((a, scope(n, study.sets), f), sig) == sig
+            for a, n, f, sig in zip(e.arch, e.set, e.finder, e.sig, strict=True)
         ]
         paths.expected = e[mask].reset_index(drop=True)
     return kept_train, [code_versions(runs.table, paths.table)]

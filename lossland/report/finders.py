@@ -15,7 +15,7 @@ read them as descriptive; the direction (lower in k of n pairs) is the finding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from scipy.stats import binomtest, wilcoxon
 
 from lossland.identity import flat
 from lossland.report import html
-from lossland.report.choice import Group, choose, reference
+from lossland.report.choice import Group, choose, reference, scope
 from lossland.report.configs import leave_out_old_sets
 from lossland.report.records import Problem, load_paths
 from lossland.storage import write_bytes
@@ -46,24 +46,32 @@ TEST_COLUMNS = [
 
 
 def one_config_per_finder(
-    paths: pd.DataFrame, configs: dict | None = None, prefer: Sequence[str] = ()
+    paths: pd.DataFrame,
+    configs: dict | None = None,
+    prefer: Sequence[str] = (),
+    study_sets: Collection[str] = (),
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """The finished records, one config (sig) per arch x finder (the same for every set and
     landscape): the study's defaults or `prefer` (lossland.report.choice), never the larger
     group; the others are named, never pooled (notes: (where, why)). `n_points` is each
-    record's grid (finder.n_points)."""
+    record's grid (finder.n_points). A source outside `study_sets` (a weights file, an aligned
+    set) has its own config (choice.scope)."""
     ok = paths[paths.status == "done"]
     configs = configs or {}
     keep, notes = [], []
-    for (arch, finder), g in ok.groupby(["arch", "finder"], sort=True):
+    scopes = pd.Series([scope(n, study_sets) for n in ok.set], index=ok.index, dtype=object)
+    for (arch, where, finder), g in ok.groupby([ok.arch, scopes, ok.finder], sort=True):
         first = g.groupby("sig").set.first()
         groups = [
             Group(
-                sig, f"paths/{arch}/*/*/{finder}/{sig}", configs.get((arch, first[sig], sig), {}), n
+                sig,
+                f"paths/{arch}/{where}/*/{finder}/{sig}",
+                configs.get((arch, first[sig], sig), {}),
+                n,
             )
             for sig, n in g.sig.value_counts().sort_index().items()
         ]
-        kept, left_out = choose(groups, reference("paths", {"finder": finder}, prefer))
+        kept, left_out = choose(groups, reference("paths", {"finder": finder}, prefer), "paths")
         notes += [(group.where, why) for group, why in left_out]
         if kept is not None:
             grid = flat(kept.config).get("finder.n_points")
@@ -131,12 +139,13 @@ def build(report: Any, prefer: Sequence[str] = ()) -> None:
     leave_out_old_sets(records, {key: s.hash for key, s in report.sets.items()})
     named = {p.path for p in report.problems}
     report.problems += [p for p in records.problems if p.path not in named]
-    paths, notes = one_config_per_finder(records.table, records.configs, prefer)
+    paths, notes = one_config_per_finder(records.table, records.configs, prefer, report.study.sets)
     paired = paired_heights(paths)
     report.tables["finder_heights"] = height_by_finder(paired)
     report.tables["finder_tests"] = lower_than_straight(paired)
     report.finder_notes = [f"{where}: {why}" for where, why in notes]
-    report.problems += [Problem(where, why) for where, why in notes]
+    known = {(p.path, p.reason) for p in report.problems}
+    report.problems += [Problem(w, why) for w, why in notes if (w, why) not in known]
     for key in ("finder_heights", "finder_tests"):
         csv = report.tables[key].to_csv(index=False).encode()
         write_bytes(report.report_dir / f"{key}.csv", csv)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pandas as pd
 from lossland.probes.intrinsic import d_int90
 from lossland.report import html
 from lossland.report import probe_figures as pf
-from lossland.report.choice import Group, choose, reference
+from lossland.report.choice import Group, choose, reference, scope
 from lossland.report.records import Problem
 from lossland.storage import probe_task_dirs, write_bytes
 from lossland.study import Study
@@ -40,6 +40,7 @@ def load_probe_records(
     out_dir: Path,
     prefer: Sequence[str] = (),
     set_hashes: dict[tuple[str, str], str] | None = None,
+    study_sets: Collection[str] = (),
 ) -> tuple[dict[str, pd.DataFrame], dict, list[Problem]]:
     """probe -> tidy table of its scalars; (probe, arch, set) -> raw records (curves, grids).
 
@@ -47,27 +48,29 @@ def load_probe_records(
     probes/<arch>/<set>/<probe>/<sig>/) are never pooled: one sig per probe and arch, the same
     for every set (so sets are compared on one landscape and grid), chosen by
     lossland.report.choice (the defaults, or `prefer`); records made from an older version of
-    their set than `set_hashes[(arch, set)]` are left out. Each group left out is named."""
-    found: dict[tuple[str, str], dict[str, list[tuple[str, dict]]]] = {}
+    their set than `set_hashes[(arch, set)]` are left out. Each group left out is named. A
+    source outside `study_sets` (a weights file, an aligned set) has its own (choice.scope)."""
+    found: dict[tuple[str, str, str], dict[str, list[dict]]] = {}
     problems = []
     records = [p for *_, d in probe_task_dirs(out_dir) for p in sorted(d.glob("*.json"))]
     for path in records:
         try:
             rec = json.loads(path.read_text())
-            key = (rec["probe"], rec["arch"])
-            rec["set"]  # noqa: B018 - a record without its set is unreadable
+            key = (rec["probe"], rec["arch"], scope(rec["set"], study_sets))
         except (OSError, ValueError, KeyError) as e:
             problems.append(Problem(str(path), f"unreadable probe record ({e})"))
             continue
         found.setdefault(key, {}).setdefault(path.parent.name, []).append(rec)
     rows: dict[str, list[dict]] = {p: [] for p in PROBES}
     raw: dict[tuple[str, str, str], list[dict]] = {}
-    for (probe, arch), by_sig in sorted(found.items()):
+    for (probe, arch, where), by_sig in sorted(found.items()):
         groups = [
-            Group(sig, f"probes/{arch}/*/{probe}/{sig}", recs[0].get("config") or {}, len(recs))
+            Group(
+                sig, f"probes/{arch}/{where}/{probe}/{sig}", recs[0].get("config") or {}, len(recs)
+            )
             for sig, recs in sorted(by_sig.items())
         ]
-        kept, left_out = choose(groups, reference("probe", {"probe": probe}, prefer))
+        kept, left_out = choose(groups, reference("probe", {"probe": probe}, prefer), "probe")
         problems += [Problem(g.where, why) for g, why in left_out]
         old: dict[str, int] = {}
         for rec in by_sig[kept.sig] if kept else []:
@@ -89,6 +92,20 @@ def load_probe_records(
         ]
     tables = {p: pd.DataFrame(r) for p, r in rows.items() if r}
     return tables, raw, problems
+
+
+def n_selects(out_dir: Path) -> list[int]:
+    """The n_select of each probe record made from a set (the report builds its sets alike)."""
+    out = []
+    for *_, d in probe_task_dirs(out_dir):
+        for path in d.glob("*.json"):
+            try:
+                n = json.loads(path.read_text())["config"]["n_select"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if isinstance(n, int) and "file-" not in path.parent.parent.parent.name:
+                out.append(n)
+    return out
 
 
 def permutation_test(a: np.ndarray, b: np.ndarray, n_perm: int = 10_000, seed: int = 0):
@@ -213,7 +230,7 @@ def intrinsic_table(df: pd.DataFrame) -> pd.DataFrame:
 def build(report: Any, prefer: Sequence[str] = ()) -> None:
     """Fill report.tables / report.figures with the probes' part; write its CSVs and PNGs."""
     hashes = {key: s.hash for key, s in report.sets.items()}
-    tables, raw, problems = load_probe_records(report.out_dir, prefer, hashes)
+    tables, raw, problems = load_probe_records(report.out_dir, prefer, hashes, report.study.sets)
     report.problems += problems
     t = report.tables
     empty = pd.DataFrame()
