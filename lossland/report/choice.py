@@ -104,7 +104,7 @@ def choose(
             (g, f"left out {g.count} record(s) with {settings(g)}: {why}") for g in groups
         ]
     kept = winners[0]
-    how = "the defaults" if best == 0 else "the settings closest to the defaults"
+    how = "the defaults (or prefer=)" if best == 0 else "closest to the defaults (or prefer=)"
     return kept, [
         (
             g,
