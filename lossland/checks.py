@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import to_absolute_path
+from hydra.utils import get_class, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from lossland import data
@@ -103,8 +103,7 @@ PROBE = COMMON | {
     "n_select": _int(1),
     "n_runs": _int(1),
     "image_chunk": _int(1, null=True),
-    "probe.align": PATHS["align"],
-}
+}  # the probe's own settings: its class's SETTINGS (probe_settings)
 RULES = {"train": TRAIN, "paths": PATHS, "probe": PROBE, "evaluate": COMMON}
 
 
@@ -117,6 +116,8 @@ def check_values(cfg: DictConfig, kind: str) -> None:
         value = OmegaConf.select(cfg, key)
         if not ok(value):
             bad.append(f"{key}={value} (must be {text})")
+    if kind == "probe":
+        bad += probe_settings(cfg)
     if kind in ("paths", "probe") and not cfg.get("weights"):
         study = study_of(cfg)
         if cfg.get("set") not in study.sets:
@@ -153,3 +154,42 @@ def check_task(cfg: DictConfig, kind: str) -> None:
     check_values(cfg, kind)  # before relative paths become absolute ('' would become cwd)
     data.check_files(to_absolute_path(cfg.dataset.root))
     check_out_dir(to_absolute_path(cfg.out_dir))
+
+
+N_TEST = 10_000  # MNIST's official test images (the test landscape's, dataset.n_eval = null)
+
+
+def probe_settings(cfg: DictConfig) -> list[str]:
+    """The probe entry's settings against its class's declared ranges (Probe.SETTINGS), then
+    against this net and data (Probe.limits): `probe.key=value (must be ...)` each."""
+    node = cfg.get("probe")
+    if not isinstance(node, DictConfig) or not node.get("_target_"):
+        return [f"probe={node} (must be an entry of conf/probe/: {', '.join(probe_names())})"]
+    cls = get_class(node._target_)
+    settings = OmegaConf.to_container(node, resolve=True)
+    name = settings.pop("name", "?")
+    settings.pop("_target_")
+    bad = []
+    for key, value in settings.items():
+        spec = cls.SETTINGS.get(key)
+        if spec is None:
+            bad.append(
+                f"probe.{key}={value} (not a setting of probe {name}: {', '.join(cls.SETTINGS)})"
+            )
+        elif not spec.ok(value):
+            bad.append(f"probe.{key}={value} (must be {spec.text})")
+    if bad:
+        return bad
+    n_train, n_eval = cfg.dataset.get("n_train"), cfg.dataset.get("n_eval")
+    images = {
+        "train": min(n_train or data.N_TRAIN, data.N_TRAIN),
+        "test": min(n_eval or N_TEST, N_TEST),
+    }
+    images["job"] = images.get(cfg.get("landscape"), images["train"])
+    return cls.limits(settings, int(cfg.arch.n_prm), images)
+
+
+def probe_names() -> list[str]:
+    from lossland.config import CONF_DIR
+
+    return sorted(p.stem for p in (CONF_DIR / "probe").glob("*.yaml"))

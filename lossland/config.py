@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from lossland import identity
 
@@ -248,9 +248,21 @@ class PathsConfig:
     tf32: bool = False  # TF32 path finding on CUDA (docs/decisions.md#numerics); off: IEEE fp32
 
 
+def config_groups(*groups: str) -> str:
+    """`group: option, ...` per named group of conf/ (a command's --help lists only the groups
+    it takes, not every group under conf/)."""
+    lines = []
+    for group in groups:
+        names = sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+        lines.append(f"{group}: {', '.join(names)}")
+    return "\n".join(lines)
+
+
 def register_configs() -> None:
     """Put the schemas where conf/*.yaml find them (as `/schema/<group>/<name>`)."""
     identity.register_resolver()  # ${sig:train} / ${sig:paths} in the task directory names
+    if not OmegaConf.has_resolver("groups"):
+        OmegaConf.register_new_resolver("groups", config_groups)  # a command's --help
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)

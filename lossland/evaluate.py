@@ -45,7 +45,8 @@ def main(cfg: DictConfig) -> None:
         archs.register(cfg.arch)  # also an entry on a Hydra search path
         device = resolve_device(cfg.device)
         split_name = cfg.split.value
-        split = data.load_split(to_absolute_path(cfg.dataset.root), split_name, device)
+        limit = cfg.dataset.n_train if split_name == "train" else cfg.dataset.n_eval
+        split = data.load_split(to_absolute_path(cfg.dataset.root), split_name, device, limit)
         table = evaluate_file(
             cfg.arch.name, to_absolute_path(cfg.weights), split, cfg.arch.act.value
         )

@@ -23,6 +23,7 @@ resolver, so Hydra's task directories and lossland.storage agree).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import subprocess
 from enum import Enum
@@ -30,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import to_absolute_path  # relative to the launch directory, also in a job
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 # Dotted keys that never change a result: where and how a job runs, reads, writes, logs, packs,
@@ -123,7 +125,30 @@ def result_config(config: Any) -> dict:
     default, removed)."""
     config = plain(config)
     at_default = tuple(k for k, v in OMITTED_AT_DEFAULT.items() if flat(config).get(k) == v)
-    return without(config, NON_RESULT_KEYS + at_default)
+    return without(config, NON_RESULT_KEYS + at_default + ignored_by_finder(config))
+
+
+def ignored_by_finder(config: dict) -> tuple[str, ...]:
+    """The shared finder settings (steps, lr) that the config's finder does not take (linear):
+    passing them changes none of its results, so not its signature either."""
+    from lossland.finders import SHARED_KEYS
+
+    finder = config.get("finder")
+    if not isinstance(finder, dict) or not finder.get("_target_"):
+        return ()
+    accepted = finder_parameters(str(finder["_target_"]))
+    return tuple(f"finder.{k}" for k in SHARED_KEYS if k in finder and k not in accepted)
+
+
+@lru_cache(maxsize=32)
+def finder_parameters(target: str) -> frozenset[str]:
+    """The arguments a finder class takes (all of them when it cannot be imported here)."""
+    from hydra.utils import get_class
+
+    try:
+        return frozenset(inspect.signature(get_class(target)).parameters)
+    except Exception:  # noqa: BLE001 - an unknown target: keep every key (build_finder names it)
+        return frozenset(("steps", "lr"))
 
 
 def digest(obj: Any, length: int = SIG_LEN) -> str:
@@ -217,16 +242,22 @@ def mismatch(record: dict, config: Any, inputs: dict[str, str] | None = None) ->
 
 
 def source_name(config: Any) -> str:
-    """Where a task's input shows in its directory: its `set`, or `file-<stem>` for the
-    weights file of `weights=FILE` (`weights` is not in the signature, so without this a
+    """Where a task's input shows in its directory: its `set`, or `file-<stem>-<path hash>` for
+    the weights file of `weights=FILE` (`weights` is not in the signature, so without this a
     file's task would share the set's directory); `@<method>` for aligned paths."""
     return aligned_name(input_name(config), str(config.get("align") or "none"))
 
 
 def input_name(config: Any) -> str:
-    """The task's input: its `set`, or `file-<stem>` for `weights=FILE`."""
+    """The task's input: its `set`, or `file-<stem>-<hash>` for `weights=FILE`, the hash of the
+    file's full path: two files of one name in different folders never share a directory (nor
+    move each other's records aside), and a file changed in place keeps its own (its records'
+    `inputs` say that they are stale)."""
     weights = config.get("weights")
-    return f"file-{Path(str(weights)).stem}" if weights else str(config.get("set"))
+    if not weights:
+        return str(config.get("set"))
+    full = to_absolute_path(str(Path(str(weights)).expanduser()))
+    return f"file-{Path(full).stem}-{digest(full, 6)}"
 
 
 def aligned_name(name: str, align: str) -> str:

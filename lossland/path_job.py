@@ -82,8 +82,8 @@ def fixed_pairs(
 
 
 def set_dir_of(cfg: DictConfig, source: SolutionSet | None = None) -> Path:
-    """paths/<arch>/<set or file-<stem>>/<landscape>/<finder>/<sig>: `${sig:paths}` hashes the
-    other settings."""
+    """paths/<arch>/<set or file-<stem>-<hash>>/<landscape>/<finder>/<sig>: `${sig:paths}`
+    hashes the other settings."""
     sig = identity.dir_signature(cfg, "paths")
     name = source.name if source is not None else source_name(cfg)
     name = identity.aligned_name(name, str(cfg.get("align", "none")))  # <set>@<method>
@@ -93,17 +93,24 @@ def set_dir_of(cfg: DictConfig, source: SolutionSet | None = None) -> Path:
 
 
 def source_name(cfg: DictConfig) -> str:
-    """The set's name, or `file-<stem>` for weights=FILE."""
-    return (
-        identity.input_name(cfg) if cfg.get("weights") else study_of(cfg).check_set(cfg.set).name
-    )
+    """The set's name, or `file-<stem>-<path hash>` for weights=FILE."""
+    return identity.input_name(cfg) if cfg.get("weights") else study_of(cfg).check_set(cfg.set).name
 
 
 def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
-    """The pairs' endpoints: the set named by `set`, or the rows of the file `weights`."""
+    """The pairs' endpoints: the set named by `set`, or the rows of the file `weights`; at
+    least two of them (a path has two ends)."""
     if cfg.get("weights"):
-        return weight_file_source(str(cfg.weights), cfg.arch.name, str(cfg.arch.act))
-    return build_set(*set_args(cfg), write=write, study=study_of(cfg))
+        solution = weight_file_source(str(cfg.weights), cfg.arch.name, str(cfg.arch.act))
+    else:
+        solution = build_set(*set_args(cfg), write=write, study=study_of(cfg))
+    if len(solution.seeds) < 2:
+        where = cfg.weights if cfg.get("weights") else f"set {solution.name} (n_select)"
+        raise LosslandError(
+            f"{cfg.arch.name}: {where} holds {len(solution.seeds)} weight vector(s), and a path "
+            "needs two: give at least 2 rows (or n_select >= 2)"
+        )
+    return solution
 
 
 def set_args(cfg: DictConfig) -> tuple[str, str, str, int, int, bool, str | None]:
@@ -127,7 +134,7 @@ def weight_file_source(path: str, arch: str, act: str) -> SolutionSet:
     if len(bad):
         raise LosslandError(f"{path}: rows {bad.tolist()} hold NaN or inf: drop them from the file")
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    name = f"file-{Path(path).stem}"
+    name = identity.input_name({"weights": path})
     return SolutionSet(arch, name, weights, [None] * len(weights), act, hash=digest)
 
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lossland import identity, numerics, storage
+from lossland import checks, identity, numerics, storage
 from lossland.errors import LosslandError
 from lossland.models import load_weight_file
 from lossland.probes import Landscape, Probe, Unit
@@ -48,7 +49,8 @@ def load_source(cfg: DictConfig) -> Source:
         path = Path(cfg.weights)
         w = load_weight_file(path, arch)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        src = Source(f"file-{path.stem}", w, [None] * len(w), cfg.arch.act, digest, digest)
+        name = identity.input_name({"weights": str(path)})
+        src = Source(name, w, [None] * len(w), cfg.arch.act, digest, digest)
     else:
         s = build_set(
             cfg.out_dir,
@@ -72,10 +74,18 @@ def load_source(cfg: DictConfig) -> Source:
 
 
 def build_probe(cfg: DictConfig) -> tuple[str, Probe]:
-    """The probe named by the `probe` config group, built from its `_target_` and settings."""
+    """The probe named by the `probe` config group, built from its `_target_` and settings,
+    once they are in range (lossland.checks); a builder's own error is kept, in one line."""
+    bad = checks.probe_settings(cfg)
+    if bad:
+        raise LosslandError(f"bad value{'s' * (len(bad) > 1)}: {'; '.join(bad)}")
     settings = OmegaConf.to_container(cfg.probe, resolve=True)
     name = settings.pop("name")
-    return name, instantiate(settings, _convert_="all")
+    try:
+        return name, instantiate(settings, _convert_="all")
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        raise LosslandError(f"probe {name}: {str(cause).splitlines()[0]}") from e
 
 
 def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscape:
@@ -136,7 +146,13 @@ def plan(cfg: DictConfig):
     src = load_source(cfg)
     device = resolve_device(cfg.device)
     ctx = landscape_of(cfg, src, device)
-    units = shard_of(probe.units(ctx), cfg.shard, cfg.shard_size)
+    every = probe.units(ctx)
+    if not every:
+        raise LosslandError(
+            f"probe {name} has nothing to do on {ctx.arch}/{src.set_name}: no units in its "
+            f"{len(src.weights)} weight vector(s) (interp's pairs need at least 2)"
+        )
+    units = shard_of(every, cfg.shard, cfg.shard_size)
     sig = identity.dir_signature(cfg, "probe")
     out = storage.probe_task_dir(cfg.out_dir, cfg.arch.name, src.set_name, name, sig)
     return name, probe, src, ctx, units, out

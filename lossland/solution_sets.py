@@ -38,8 +38,11 @@ class SolutionSet:
     hash: str = ""  # the set record's hash: what its pair records name as their input
 
 
+FINISHED = ("done", "diverged", "stalled")  # a run that ended; only `done` ranks first
+
+
 def finished_runs(out_dir: str | Path, arch: str, opt: str) -> dict[str, list[dict]]:
-    """Records of the runs that ended (done or diverged), by training config (dir signature).
+    """Records of the runs that ended (FINISHED), by training config (dir signature).
 
     Corrupt records are named and skipped; a record whose config does not hash to its
     directory's signature (moved by hand, an older layout) is named and left out.
@@ -57,7 +60,7 @@ def finished_runs(out_dir: str | Path, arch: str, opt: str) -> dict[str, list[di
         if identity.dir_signature(record.get("config", {}), "train") != sig:
             log.warning("skipping %s: its config does not belong in %s", path, task.parent)
             continue
-        if record.get("status") in ("done", "diverged"):
+        if record.get("status") in FINISHED:
             record_hash = record.get("record_hash") or identity.record_hash(record)
             groups.setdefault(sig, []).append(
                 record | {"task_dir": str(task), "record_hash": record_hash}
@@ -102,7 +105,7 @@ def select_runs(
     train_sig: str | None = None,
 ) -> list[dict]:
     """The `n_select` finished runs of one training config, lowest min train loss first; a
-    diverged run counts as finished but ranks after every run that converged."""
+    diverged or stalled run counts as finished but ranks after every run that converged."""
     _, runs = pick_config(finished_runs(out_dir, arch, opt), arch, opt, train_sig)
     one_numerics(runs, arch, opt)
     if len(runs) < n_runs and not allow_partial:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -94,6 +95,17 @@ def stop(e: BaseException, task: str, stderr: bool = False) -> SystemExit:
     return SystemExit(2)
 
 
+def slurm_is_there(config: DictConfig) -> None:
+    """hydra/launcher=slurm needs Slurm's sbatch here (the submitting machine): say so in one
+    line instead of the launcher's traceback."""
+    target = str(OmegaConf.select(config, "hydra.launcher._target_") or "")
+    if "Slurm" in target and shutil.which("sbatch") is None:
+        raise LosslandError(
+            "hydra/launcher=slurm needs Slurm, and this machine has no sbatch on PATH: submit "
+            "from the cluster's login node, or drop hydra/launcher=slurm to run the tasks here"
+        )
+
+
 class SkipFinished(Callback):
     """Before a multirun: check every task, say how many are finished, submit nothing if all are.
 
@@ -117,17 +129,21 @@ class SkipFinished(Callback):
             raise stop(e, " ".join(config.hydra.overrides.task), stderr=True) from e
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        tasks = sweep_overrides(config)
+        try:
+            slurm_is_there(config)
+            tasks = sweep_overrides(config)
+        except Exception as e:  # noqa: BLE001 - one line, before anything is submitted
+            raise stop(e, " ".join(config.hydra.overrides.task)) from e
         if not tasks:
             return
         task_done: Callable[[DictConfig], bool] = get_method(self.task_done)
         task_dirs = get_method(self.task_dirs) if self.task_dirs else (lambda cfg: [])
         finished, dirs, task = 0, {}, ""
+        configs = task_configs_and_dirs(config, tasks)
         try:
-            for overrides, (cfg, out) in zip(
-                tasks, task_configs_and_dirs(config, tasks), strict=True
-            ):
-                task = " ".join(overrides)
+            for overrides in tasks:
+                task = " ".join(overrides)  # named before its config is composed
+                cfg, out = next(configs)
                 no_shared_dirs(dirs, task, [out, *task_dirs(cfg)])
                 finished += bool(task_done(cfg))
         except Exception as e:  # noqa: BLE001 - Hydra would turn it into a warning and launch

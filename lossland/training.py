@@ -32,6 +32,8 @@ from lossland.models import batch_loss, build_model, evaluate, get_flat
 from lossland.progress import log, on_terminal, progress
 
 W_TRAIN_FILE = "w_train.npy"
+# A finite loss this many times its initial value is a divergence too (SGD at lr 1e4: 1e15).
+LOSS_BOUND = 1e3
 W_TEST_FILE = "w_test.npy"
 LOG_FILE = "train.log"  # as Hydra names the job's log (hydra.job.name = train)
 
@@ -81,6 +83,7 @@ class Progress:
     w_test: Minimum = field(default_factory=Minimum)
     seconds: float = 0.0
     diverged: bool = False
+    reason: str = ""  # why the run diverged (one line)
 
 
 def seed_runs(cfg: DictConfig) -> list[DictConfig]:
@@ -199,6 +202,15 @@ def record_epoch(state: Progress, model, arch: str, evals: dict[str, data.Split]
     train_loss, stop_loss = state.curves["train"][-1], state.curves[stop_on][-1]
     if not (math.isfinite(train_loss) and torch.isfinite(w).all()):
         state.diverged = True
+        state.reason = f"train loss {train_loss:.4g} or a weight at epoch {state.epoch} not finite"
+        return
+    initial = state.curves["train"][0]
+    if train_loss > LOSS_BOUND * initial:
+        state.diverged = True
+        state.reason = (
+            f"train loss {train_loss:.4g} at epoch {state.epoch} grew past {LOSS_BOUND:g} x its "
+            f"initial {initial:.4g}"
+        )
         return
     state.w_train.update(train_loss, state.epoch, w)
     state.w_test.update(stop_loss, state.epoch, w)
@@ -218,11 +230,13 @@ def finish(
     storage.write_npy(task_dir / W_TRAIN_FILE, state.w_train.w.numpy().astype(np.float32))
     storage.write_npy(task_dir / W_TEST_FILE, state.w_test.w.numpy().astype(np.float32))
     test_curve = state.curves["test"]
+    status, reason = run_status(state)
     result = {
         "arch": config["arch"]["name"],
         "opt": config["opt"]["name"],
         "seed": config["seed"],
-        "status": "diverged" if state.diverged else "done",
+        "status": status,
+        **({"reason": reason} if reason else {}),
         "epochs_run": state.epoch,
         "min_train_loss": state.w_train.loss,
         "w_train_epoch": state.w_train.epoch,
@@ -255,6 +269,21 @@ def finish(
         result["w_test_epoch"],
     )
     return result
+
+
+def run_status(state: Progress) -> tuple[str, str]:
+    """`done`, `diverged` (non-finite, or past LOSS_BOUND), or `stalled`: the train loss never
+    fell below its initial value, so w_train is the untrained init. Both rank after every done
+    run in a set (lossland.solution_sets); the reason is one line."""
+    if state.diverged:
+        return "diverged", state.reason or "a loss or weight became non-finite"
+    if state.epoch >= 1 and state.w_train.epoch == 0:
+        initial = state.curves["train"][0]
+        return "stalled", (
+            f"train loss never fell below its initial {initial:.4g} in {state.epoch} epoch(s): "
+            "w_train is the untrained init (lower opt.lr?)"
+        )
+    return "done", ""
 
 
 def device_name(device: torch.device) -> str:

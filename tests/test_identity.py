@@ -100,9 +100,10 @@ def test_report_never_pools_path_records_of_two_configs(mnist_root, study):
     runs, paths = load_runs(study), load_paths(study)
     assert len(paths.table) == 4  # 1 of the first config + 3 of the second
     _, notes = keep_one_config(runs, paths, load_study())
-    assert len(paths.table) == 3 and paths.table.sig.nunique() == 1
-    (note,) = [n for n in notes if n.startswith("left out paths/")]
-    assert "(1 records)" in note and "finder.lam" in note
+    # the default finder.lam's one record, never the larger group (issue 24)
+    assert len(paths.table) == 1 and paths.table.sig.nunique() == 1
+    (problem,) = [p for p in paths.problems if p.path.startswith("paths/")]
+    assert "left out 3 record(s) with finder.lam=0.01" in problem.reason
     assert any(n.startswith("code versions (git commit) behind these numbers") for n in notes)
 
 
@@ -179,11 +180,13 @@ def test_sets_and_tables_never_pool_training_configs(mnist_root, study):
     two = build_set(study, "fcp", "sgd-train", 2, 2, train_sig=short)
     assert two.train_sig == short and sorted(two.seeds) == [0, 1]
     runs, paths = load_runs(study), load_paths(study)
-    kept, notes = keep_one_config(runs, paths, load_study())
-    assert kept[("fcp", "sgd")] != short and set(runs.table.query("opt == 'sgd'").sig) == {
-        kept[("fcp", "sgd")]
-    }
-    assert any(f"left out train/fcp/sgd/{short} (2 runs)" in n and "opt.epochs" in n for n in notes)
+    kept, _ = keep_one_config(runs, paths, load_study())  # epochs 3 and 2: neither the default
+    assert ("fcp", "sgd") not in kept and runs.table.query("opt == 'sgd'").empty
+    reasons = [p.reason for p in runs.problems if p.path == f"train/fcp/sgd/{short}"]
+    assert len(reasons) == 1 and "left out 2 record(s) with opt.epochs=2" in reasons[0]
+    assert "prefer=" in reasons[0]
+    kept, _ = keep_one_config(load_runs(study), paths, load_study(), ["opt.epochs=2"])
+    assert kept[("fcp", "sgd")] == short
 
 
 # ---- case 6: an unreadable record is never "done": moved aside, named, recomputed
@@ -484,3 +487,15 @@ def test_the_fourier_finders_path_signatures_are_those_before_the_finder_registr
     bezier = compose("paths", ["finder=bezier"])
     assert identity.signature(bezier) != "90ce89ef"
     assert set_dir_of(bezier).parent.name == "bezier"
+
+
+def test_weights_files_of_one_name_in_two_folders_get_two_directories(tmp_path, monkeypatch):
+    """Issue 24: paths/<arch>/file-<stem>/ was shared by a/w.npy and b/w.npy."""
+    monkeypatch.chdir(tmp_path)
+    a, b = identity.input_name({"weights": "a/w.npy"}), identity.input_name({"weights": "b/w.npy"})
+    assert a.startswith("file-w-") and b.startswith("file-w-") and a != b
+    assert identity.input_name({"weights": str(tmp_path / "a/w.npy")}) == a  # the same file
+    cfg = {"weights": "a/w.npy", "align": "none"}
+    assert (
+        identity.source_name(cfg) == a and identity.input_name({"set": "sgd-train"}) == "sgd-train"
+    )

@@ -102,7 +102,7 @@ def test_weights_file_and_chunks(mnist_root, tiny_sweep, tmp_path):
     first = run_probe(probe_cfg(mnist_root, tiny_sweep, *base))
     second = run_probe(probe_cfg(mnist_root, tiny_sweep, *base, "shard=1"))
     assert first == second == {"units": 1, "skipped": 0, "probed": 1}
-    records = sorted(tiny_sweep.glob("probes/fcp/file-mine/hessian/*/*.json"))
+    records = sorted(tiny_sweep.glob("probes/fcp/file-mine-*/hessian/*/*.json"))
     assert [r.name for r in records] == ["solution=0.json", "solution=1.json"]
     rec = json.loads(records[1].read_text())
     import hashlib
@@ -125,7 +125,7 @@ def test_bad_inputs_are_one_line_errors(mnist_root, tiny_sweep, tmp_path):
     assert done.returncode == 2 and "error: lenet/lbfgs: 0 of 75 runs finished" in done.stderr
     assert "Traceback" not in done.stderr
     assert not list(tiny_sweep.glob("probes/lenet/**/*.json"))  # nothing half-written
-    assert not list(tiny_sweep.glob("probes/*/file-nan/**/*.json"))
+    assert not list(tiny_sweep.glob("probes/*/file-nan-*/**/*.json"))
     half = tmp_path / "half"  # the BFGS runs without the SGD ones: no partner for interp
     shutil.copytree(tiny_sweep / "train/fcp/lbfgs", half / "train/fcp/lbfgs")
     with pytest.raises(LosslandError, match="interp's cross pairs need the sgd-train set: .*cross"):
@@ -181,7 +181,7 @@ def test_non_finite_results_are_flagged():
 
 
 SMALL = {  # each probe on the tiny sweep, with short settings
-    "perturb": ["probe.n_eps=5"],
+    "perturb": ["probe.n_eps=5", "probe.fit_radius=0.5"],  # 3 points in the fit
     "interp": ["probe.n_alpha=4", "probe.alpha_min=0", "probe.alpha_max=1"],
     "slice": ["probe.n_1d=3", "probe.n_2d=3"],
     "noise": ["probe.n_batches=4"],
@@ -218,7 +218,7 @@ def test_probe_records_know_their_settings_and_input(mnist_root, tiny_sweep, tmp
     assert first == {"units": 2, "skipped": 0, "probed": 2}
     other = run_probe(probe_cfg(mnist_root, tiny_sweep, *base, "probe.seed=1"))
     assert other == {"units": 2, "skipped": 0, "probed": 2}
-    dirs = sorted(tiny_sweep.glob("probes/fcp/file-ident/perturb/*"))
+    dirs = sorted(tiny_sweep.glob("probes/fcp/file-ident-*/perturb/*"))
     assert len(dirs) == 2  # one <sig> directory per setting
     rec = json.loads((dirs[0] / "solution=0.json").read_text())
     assert rec["signature"] and rec["code"]["commit"] and rec["record_hash"]
@@ -227,4 +227,4 @@ def test_probe_records_know_their_settings_and_input(mnist_root, tiny_sweep, tmp
     np.save(file, np.concatenate([w, w * 1.2]).astype(np.float32))  # the input changed
     again = run_probe(probe_cfg(mnist_root, tiny_sweep, *base))
     assert again == {"units": 2, "skipped": 0, "probed": 2}
-    assert len(list(tiny_sweep.glob("probes/fcp/file-ident/perturb/*/solution=*.json.stale-*")))
+    assert len(list(tiny_sweep.glob("probes/fcp/file-ident-*/perturb/*/solution=*.json.stale-*")))

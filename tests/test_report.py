@@ -204,7 +204,12 @@ def test_partial_sweep_with_corrupt_and_diverged_records(sweep, data_root, tmp_p
     assert status.loc[("lstm", "sgd"), "incomplete"] == 1
     # the diverged run (another opt.lr: another config) is left out of every number, and named
     assert status.loc[("fcp", "sgd"), "diverged"] == 0
-    assert any(n.startswith("left out train/fcp/sgd/") and "opt.lr" in n for n in rep.notes)
+    assert any(
+        p.path.startswith("train/fcp/sgd/")
+        and p.reason.startswith("left out 1 record(s) with ")
+        and "opt.lr=1e+38" in p.reason
+        for p in rep.problems
+    )
     assert rep.sets[("fcp", "sgd-test")].seeds == [0]  # the one good run still makes a set
     assert np.isnan(rep.tables["separation"].query("arch == 'fcp'").kpca_cv_accuracy).all()
     assert np.isnan(rep.tables["separation"].query("arch == 'fcp'").kpca_p).all()

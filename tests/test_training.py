@@ -73,6 +73,31 @@ def test_divergence_is_recorded_not_raised(mnist_root, tmp_path):
     assert np.isfinite(np.load(task_dir / "w_train.npy")).all()
 
 
+def test_a_finite_blow_up_is_a_divergence_with_its_reason(mnist_root, tmp_path):
+    """SGD at lr 1e4 (issue 24): the loss grows far past LOSS_BOUND x its initial value."""
+    cfg, task_dir = tiny(mnist_root, tmp_path, "opt.lr=1e4", "opt.epochs=2")
+    record = train_one(cfg, task_dir)
+    assert record["status"] == "diverged" and record["epochs_run"] == 1
+    assert record["curves"]["train"][1] > 1e3 * record["curves"]["train"][0]
+    assert "grew past 1000 x its initial" in record["reason"] and "\n" not in record["reason"]
+
+
+def test_a_run_that_never_improves_is_stalled_with_its_reason(mnist_root, tmp_path):
+    """lr 1e-30 leaves every float32 weight as it was: the loss never falls below epoch 0's."""
+    from lossland.report.records import load_runs
+    from lossland.solution_sets import select_runs
+
+    cfg, task_dir = tiny(mnist_root, tmp_path, "opt.lr=1e-30", "opt.epochs=2", "seed=0")
+    record = train_one(cfg, task_dir)
+    assert record["status"] == "stalled" and record["w_train_epoch"] == 0
+    assert "never fell below its initial" in record["reason"]
+    good, good_dir = tiny(mnist_root, tmp_path, "opt.lr=1e-30", "opt.epochs=2", "seed=1")
+    train_one(good, good_dir)
+    runs = load_runs(tmp_path).table
+    assert set(runs.status) == {"stalled"} and (runs.detail.str.contains("never fell")).all()
+    assert len(select_runs(tmp_path, "fcp", "sgd", 2, 2)) == 2  # finished: never blocks a set
+
+
 def test_stopping_on_validation_is_one_value_away(mnist_root, tmp_path):
     cfg, task_dir = tiny(mnist_root, tmp_path, "stop_on=valid")
     record = train_one(cfg, task_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -17,6 +17,15 @@ from torch import Tensor
 
 from lossland.data import Split
 from lossland.probes.hvp import Curvature
+from lossland.ranges import Choice, Float, Int, Spec
+
+# What the Lanczos probes share (their yaml entries hold each; declared here once).
+LANCZOS: dict[str, Spec] = {
+    "tol": Float(0),
+    "maxiter": Int(1),
+    "landscape": Choice((None, "train", "test")),
+    "seed": Int(0),
+}
 
 
 @dataclass(frozen=True)
@@ -50,9 +59,19 @@ class Landscape:
 
 
 class Probe:
-    """Base: one unit per solution of the set, `batch` solutions per call of `run`."""
+    """Base: one unit per solution of the set, `batch` solutions per call of `run`.
+
+    `SETTINGS` declares the range of every setting of the probe's yaml entry (checked with
+    `limits` by lossland.checks before anything runs or is submitted)."""
 
     batch: int = 1
+    SETTINGS: ClassVar[dict[str, Spec]] = {}
+
+    @classmethod
+    def limits(cls, s: dict[str, Any], n_prm: int, images: dict[str, int]) -> list[str]:
+        """The settings that are out of range for this net and data (`images`: split -> image
+        count, "job" -> the job's landscape's), one `probe.key=value (why)` each."""
+        return []
 
     def units(self, ctx: Landscape) -> list[Unit]:
         return [

@@ -15,11 +15,26 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 
-from lossland.probes import Landscape, Probe, Unit, finite_or_none
+from lossland.probes import LANCZOS, Landscape, Probe, Unit, finite_or_none
 from lossland.probes.hvp import Curvature, extreme_eigs, hessian_operator, hutchinson_trace
+from lossland.ranges import Bool, Int
 
 
 class Hessian(Probe):
+    SETTINGS = LANCZOS | {
+        "k": Int(1),
+        "negative": Bool(),
+        "trace_samples": Int(0),
+        "trace_batch": Int(1),
+    }
+
+    @classmethod
+    def limits(cls, s: dict[str, Any], n_prm: int, images: dict[str, int]) -> list[str]:
+        """Lanczos finds fewer eigenvalues than the net has weights (scipy eigsh: k < N)."""
+        if s["k"] >= n_prm:
+            return [f"probe.k={s['k']} (must be < N_prm = {n_prm:,} of this net)"]
+        return []
+
     def __init__(
         self,
         k: int = 3,

@@ -21,12 +21,28 @@ import torch
 from lossland.errors import LosslandError
 from lossland.functional import batched_loss_fn
 from lossland.identity import aligned_name
-from lossland.matching import align, check_setting
+from lossland.matching import METHODS, align, check_setting
 from lossland.probes import Landscape, Probe, Unit
+from lossland.ranges import Bool, Choice, Int, Number
 from lossland.solution_sets import draw_pairs
 
 
 class Interp(Probe):
+    SETTINGS = {
+        "alpha_min": Number(),
+        "alpha_max": Number(),
+        "n_alpha": Int(2),
+        "n_pairs": Int(1),
+        "pair_seed": Int(0),
+        "cross": Bool(),
+        "align": Choice(tuple(METHODS)),
+    }
+
+    @classmethod
+    def limits(cls, s: dict[str, Any], n_prm: int, images: dict[str, int]) -> list[str]:
+        why = grid_problem(s["alpha_min"], s["alpha_max"], s["n_alpha"])
+        return [why] if why else []
+
     def __init__(
         self,
         alpha_min: float = -1.0,
@@ -37,12 +53,10 @@ class Interp(Probe):
         cross: bool = True,
         align: str = "none",
     ) -> None:
-        self.alpha = np.round(np.linspace(alpha_min, alpha_max, n_alpha), 10)
-        if not ({0.0, 1.0} <= set(self.alpha.tolist())):
-            raise LosslandError(
-                f"interp: the grid of {n_alpha} points in [{alpha_min}, {alpha_max}] misses "
-                "a = 0 or a = 1 (the barrier needs both): change probe.n_alpha"
-            )
+        self.alpha = alpha_grid(alpha_min, alpha_max, n_alpha)
+        why = grid_problem(alpha_min, alpha_max, n_alpha)
+        if why:
+            raise LosslandError(f"interp: {why}")
         self.n_pairs, self.pair_seed, self.cross, self.align = n_pairs, pair_seed, cross, align
         self.partner: tuple[str, torch.Tensor, list[int]] | None = None
 
@@ -108,3 +122,17 @@ def barrier(alpha: np.ndarray, loss: np.ndarray) -> float:
 
 def pair_info(kind: str, seeds: list, i: int, j: int) -> dict[str, Any]:
     return {"kind": kind, "i": i, "j": j, "seed_i": seeds[i], "seed_j": seeds[j]}
+
+
+def alpha_grid(alpha_min: float, alpha_max: float, n_alpha: int) -> np.ndarray:
+    return np.round(np.linspace(alpha_min, alpha_max, n_alpha), 10)
+
+
+def grid_problem(alpha_min: float, alpha_max: float, n_alpha: int) -> str | None:
+    """Why the grid cannot give a barrier (None: it can): it must hold a = 0 and a = 1."""
+    if not {0.0, 1.0} <= set(alpha_grid(alpha_min, alpha_max, n_alpha).tolist()):
+        return (
+            f"probe.n_alpha={n_alpha} (the grid of {n_alpha} points in [{alpha_min}, "
+            f"{alpha_max}] misses a = 0 or a = 1, which the barrier needs: change probe.n_alpha)"
+        )
+    return None

@@ -21,10 +21,36 @@ from lossland.functional import params_loss_fn, unflatten
 from lossland.lbfgs_gss import LBFGSGSS
 from lossland.models import build_model, evaluate, get_flat, is_classifier, set_flat
 from lossland.probes import Landscape, Probe, Unit
+from lossland.ranges import Float, Int, IntList
 from lossland.trainers import minibatch_epoch
 
 
 class Intrinsic(Probe):
+    SETTINGS = {
+        "dims": IntList(1),
+        "sgd_lr": Float(0),
+        "sgd_epochs": Int(1),
+        "batch_size": Int(1),
+        "lbfgs_iterations": Int(1),
+        "init_seed": Int(0),
+        "projection_seed": Int(0),
+    }
+
+    @classmethod
+    def limits(cls, s: dict[str, Any], n_prm: int, images: dict[str, int]) -> list[str]:
+        """A subspace of the net's own dimension or more is the full space (and P is huge)."""
+        bad = []
+        if max(s["dims"]) >= n_prm:
+            bad.append(
+                f"probe.dims={list(s['dims'])} (each d must be < N_prm = {n_prm:,} of this net)"
+            )
+        if s["batch_size"] > images["train"]:
+            bad.append(
+                f"probe.batch_size={s['batch_size']} (must be <= the {images['train']:,} "
+                "training images)"
+            )
+        return bad
+
     def __init__(
         self,
         dims: tuple[int, ...] = (10, 100, 300, 1000),

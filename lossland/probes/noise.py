@@ -14,11 +14,25 @@ import torch
 from torch.func import grad, vmap
 
 from lossland.functional import params_loss_fn, unflatten
-from lossland.probes import Landscape, Probe, Unit, not_converged
+from lossland.probes import LANCZOS, Landscape, Probe, Unit, not_converged
 from lossland.probes.hvp import extreme_eigs, hessian_operator
+from lossland.ranges import Int
 
 
 class Noise(Probe):
+    SETTINGS = LANCZOS | {"batch_size": Int(1), "n_batches": Int(2), "vmap_chunk": Int(1)}
+
+    @classmethod
+    def limits(cls, s: dict[str, Any], n_prm: int, images: dict[str, int]) -> list[str]:
+        """A mini-batch of the whole split has no noise: lambda_C would be rounding error."""
+        split = s.get("landscape") or "job"
+        if s["batch_size"] >= images[split]:
+            return [
+                f"probe.batch_size={s['batch_size']} (must be < the {images[split]:,} images of "
+                "the landscape it samples: a batch of all of them has no noise)"
+            ]
+        return []
+
     def __init__(
         self,
         batch_size: int = 64,

@@ -12,11 +12,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossland.probes import Landscape, Probe, Unit, not_converged
+from lossland.probes import LANCZOS, Landscape, Probe, Unit, not_converged
 from lossland.probes.hvp import extreme_eigs, hessian_operator
+from lossland.ranges import Float, Int
 
 
 class Perturb(Probe):
+    SETTINGS = LANCZOS | {"eps_max": Float(0), "n_eps": Int(3), "fit_radius": Float(0)}
+
+    @classmethod
+    def limits(cls, s: dict[str, Any], n_prm: int, images: dict[str, int]) -> list[str]:
+        """The parabola needs 3 grid points within fit_radius (fitted_curvature)."""
+        eps = np.linspace(-s["eps_max"], s["eps_max"], s["n_eps"])
+        near = int((np.abs(eps) <= s["fit_radius"] + 1e-12).sum())
+        if near < 3:
+            return [
+                f"probe.n_eps={s['n_eps']} (the grid over [-{s['eps_max']}, {s['eps_max']}] has "
+                f"{near} point(s) within fit_radius={s['fit_radius']}; the fit needs 3: raise "
+                "probe.n_eps or probe.fit_radius)"
+            ]
+        return []
+
     def __init__(
         self,
         eps_max: float = 1.0,

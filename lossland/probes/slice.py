@@ -16,10 +16,20 @@ import torch
 from torch import Tensor
 
 from lossland.functional import batched_loss_fn, param_shapes
-from lossland.probes import Landscape, Probe, Unit
+from lossland.probes import LANCZOS, Landscape, Probe, Unit
+from lossland.ranges import Float, Int
 
 
 class Slice(Probe):
+    SETTINGS = {
+        "radius": Float(0),
+        "n_1d": Int(2),
+        "n_2d": Int(2),
+        "point_chunk": Int(1),
+        "landscape": LANCZOS["landscape"],
+        "seed": Int(0),
+    }
+
     def __init__(
         self,
         radius: float = 1.0,

@@ -20,12 +20,12 @@ import pandas as pd
 
 from lossland.errors import LosslandError
 from lossland.report import aligned, finders, probes
-from lossland.report.configs import keep_one_config
+from lossland.report.configs import keep_one_config, leave_out_old_sets
 from lossland.report.figure_specs import draw_figures
 from lossland.report.page import render_index
 from lossland.report.records import Problem, Records, load_paths, load_runs
 from lossland.report.sets import LoadedSet, load_sets
-from lossland.report.tidy import compute_tables, write_tables
+from lossland.report.tidy import compute_tables, write_problems, write_tables
 from lossland.storage import set_file, write_bytes
 from lossland.study import Study, load_study
 
@@ -61,7 +61,10 @@ def build_report(
     report_dir: str | Path | None = None,
     n_select: int | None = None,
     study: Study | str = "paper",
+    prefer: list[str] | tuple[str, ...] = (),
 ) -> Report:
+    """`prefer`: settings (KEY=VALUE) whose records to report where records were made under
+    different settings; by default the study's (lossland.report.choice)."""
     study = load_study(study) if isinstance(study, str) else study
     out_dir = Path(out_dir)
     report_dir = Path(report_dir) if report_dir is not None else out_dir / "report"
@@ -73,13 +76,13 @@ def build_report(
             f"no training or path records under {out_dir}: run the sweeps first (README), "
             "or pass out_dir=<the sweeps' out_dir>"
         )
-    train_sigs, config_notes = keep_one_config(runs, paths, study)  # never pool two configs
+    train_sigs, config_notes = keep_one_config(runs, paths, study, prefer)  # never pool configs
     notes = list(runs.notes) + config_notes
     archs = study.archs(set(runs.table.arch) | set(paths.table.arch))
     others = [a for a in archs if a not in study.nets]
     if others:
         notes.append(f"nets with records that study {study.name} does not list: {others}")
-    n_select, why = choose_n_select(paths.table, n_select, study)
+    n_select, why = choose_n_select(paths.table, n_select, study, out_dir)
     notes.append(why)
     sets, set_problems = load_sets(out_dir, archs, study, n_select, train_sigs)
     short = {f"{a}/{n}: {len(s.seeds)}" for (a, n), s in sets.items() if len(s.seeds) < n_select}
@@ -89,6 +92,7 @@ def build_report(
             + ", ".join(sorted(short))
         )
     notes += stale_sets(out_dir, sets, train_sigs, n_select, study)
+    leave_out_old_sets(paths, {key: s.hash for key, s in sets.items()})
     report = Report(
         out_dir=out_dir,
         report_dir=report_dir,
@@ -105,22 +109,29 @@ def build_report(
     compute_tables(report)
     write_tables(report)
     draw_figures(report)
-    probes.build(report)  # the probe records' tables, figures and verdicts (if any)
-    finders.build(report)  # barrier height by path finder, every finder's records
+    probes.build(report, prefer)  # the probe records' tables, figures and verdicts (if any)
+    finders.build(report, prefer)  # barrier height by path finder, every finder's records
     aligned.build(report)  # unaligned vs aligned paths (align=weight records)
+    write_problems(report)  # with what the probes and finders left out
     write_bytes(report.index, render_index(report).encode())
     return report
 
 
-def choose_n_select(paths: pd.DataFrame, n_select: int | None, study: Study) -> tuple[int, str]:
-    """Given, else the path jobs' n_select (from their records' configs), else the study's."""
+def choose_n_select(
+    paths: pd.DataFrame, n_select: int | None, study: Study, out_dir: Path | None = None
+) -> tuple[int, str]:
+    """Given, else the path jobs' n_select (from their records' configs), else the probe
+    jobs', else the study's."""
     rule = "best finished runs per arch x optimizer"
     if n_select is not None:
         return int(n_select), f"sets: the {n_select} {rule} (given)"
-    used = paths.n_select.dropna()
-    if len(used):
-        n = int(used.mode().iloc[0])
-        return n, f"sets: the {n} {rule} (n_select of the path jobs)"
+    for jobs, used in (
+        ("path", paths.n_select.dropna()),
+        ("probe", pd.Series(probes.n_selects(out_dir) if out_dir else [], dtype=float)),
+    ):
+        if len(used):
+            n = int(used.mode().iloc[0])
+            return n, f"sets: the {n} {rule} (n_select of the {jobs} jobs)"
     why = f"study {study.name}'s n_select; no path records to take one from"
     return study.n_select, f"sets: the {study.n_select} {rule} ({why})"
 
@@ -144,6 +155,6 @@ def stale_sets(
         if seeds != s.seeds:
             out.append(
                 f"{arch}/{name}: the path jobs used seeds {seeds}, this report's set is {s.seeds} "
-                "(more runs finished since?); heights are from the path jobs' set"
+                "(more runs finished since?); records of the older set are left out (Status)"
             )
     return out

@@ -15,21 +15,26 @@ read them as descriptive; the direction (lower in k of n pairs) is the finding.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, wilcoxon
 
+from lossland.identity import flat
 from lossland.report import html
-from lossland.report.records import load_paths
+from lossland.report.choice import Group, choose, reference, scope
+from lossland.report.configs import leave_out_old_sets
+from lossland.report.records import Problem, load_paths
 from lossland.storage import write_bytes
 
 STRAIGHT = "straight"
 GROUP = ["arch", "set", "landscape"]
-HEIGHT_COLUMNS = [*GROUP, "finder", "n", "median_height"]
+KEY = [*GROUP, "n_points"]  # records are compared on one grid of t only
+HEIGHT_COLUMNS = [*KEY, "finder", "n", "median_height"]
 TEST_COLUMNS = [
-    *GROUP,
+    *KEY,
     "finder",
     "n",
     "median_straight",
@@ -40,38 +45,60 @@ TEST_COLUMNS = [
 ]
 
 
-def one_config_per_finder(paths: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """The finished records, one config (sig) per arch x set x landscape x finder: the one with
-    the most records; the others are named in a note, never pooled."""
+def one_config_per_finder(
+    paths: pd.DataFrame,
+    configs: dict | None = None,
+    prefer: Sequence[str] = (),
+    study_sets: Collection[str] = (),
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """The finished records, one config (sig) per arch x finder (the same for every set and
+    landscape): the study's defaults or `prefer` (lossland.report.choice), never the larger
+    group; the others are named, never pooled (notes: (where, why)). `n_points` is each
+    record's grid (finder.n_points). A source outside `study_sets` (a weights file, an aligned
+    set) has its own config (choice.scope)."""
     ok = paths[paths.status == "done"]
+    configs = configs or {}
     keep, notes = [], []
-    for key, g in ok.groupby([*GROUP, "finder"], sort=True):
-        counts = g.sig.value_counts()
-        best = sorted(counts.index, key=lambda s: (-counts[s], s))[0]
-        keep.append(g[g.sig == best])
-        for sig in counts.index.drop(best):
-            notes.append(f"left out paths/{'/'.join(key)}/{sig} ({counts[sig]} records)")
-    return (pd.concat(keep) if keep else ok.iloc[:0]), notes
+    scopes = pd.Series([scope(n, study_sets) for n in ok.set], index=ok.index, dtype=object)
+    for (arch, where, finder), g in ok.groupby([ok.arch, scopes, ok.finder], sort=True):
+        first = g.groupby("sig").set.first()
+        groups = [
+            Group(
+                sig,
+                f"paths/{arch}/{where}/*/{finder}/{sig}",
+                configs.get((arch, first[sig], sig), {}),
+                n,
+            )
+            for sig, n in g.sig.value_counts().sort_index().items()
+        ]
+        kept, left_out = choose(groups, reference("paths", {"finder": finder}, prefer), "paths")
+        notes += [(group.where, why) for group, why in left_out]
+        if kept is not None:
+            grid = flat(kept.config).get("finder.n_points")
+            keep.append(g[g.sig == kept.sig].assign(n_points=grid))
+    return (pd.concat(keep) if keep else ok.iloc[:0].assign(n_points=None)), notes
 
 
-def paired_heights(paths: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
-    """Per arch x set x landscape: one row per pair found by every finder there, one column
-    per finder (`straight` first) holding that finder's height."""
+def paired_heights(paths: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
+    """Per arch x set x landscape x grid (finder.n_points): one row per pair found by every
+    finder there, one column per finder (`straight` first) holding that finder's height. Only
+    records scored on one grid are compared: a straight line of another grid is never used."""
     out = {}
-    for key, g in paths.groupby(GROUP, sort=True):
+    grid = paths["n_points"] if "n_points" in paths else pd.Series(-1, index=paths.index)
+    for key, g in paths.assign(n_points=grid.fillna(-1)).groupby(KEY, sort=True):
         wide = g.pivot_table(index=["i", "j"], columns="finder", values="height", aggfunc="first")
         straight = g.groupby(["i", "j"]).straight_height.first()
         if "linear" in wide:
             straight = wide.pop("linear").fillna(straight)
         wide.insert(0, STRAIGHT, straight.reindex(wide.index))
-        out[key] = wide.dropna()
+        out[key[:-1] + ((None if key[-1] == -1 else key[-1]),)] = wide.dropna()
     return out
 
 
-def height_by_finder(paired: dict[tuple[str, str, str], pd.DataFrame]) -> pd.DataFrame:
+def height_by_finder(paired: dict[tuple, pd.DataFrame]) -> pd.DataFrame:
     """Median barrier height and n per arch x set x landscape x finder, on the same pairs."""
     rows = [
-        dict(zip(GROUP, key, strict=True))
+        dict(zip(KEY, key, strict=True))
         | {"finder": finder, "n": len(wide), "median_height": float(wide[finder].median())}
         for key, wide in paired.items()
         for finder in wide.columns
@@ -79,7 +106,7 @@ def height_by_finder(paired: dict[tuple[str, str, str], pd.DataFrame]) -> pd.Dat
     return pd.DataFrame(rows, columns=HEIGHT_COLUMNS)
 
 
-def lower_than_straight(paired: dict[tuple[str, str, str], pd.DataFrame]) -> pd.DataFrame:
+def lower_than_straight(paired: dict[tuple, pd.DataFrame]) -> pd.DataFrame:
     """Per finder: is it lower than the straight line? Paired, one-sided (straight > finder)."""
     rows = []
     for key, wide in paired.items():
@@ -92,7 +119,7 @@ def lower_than_straight(paired: dict[tuple[str, str, str], pd.DataFrame]) -> pd.
                 sign_p = float(sign_p.pvalue)
                 wilcoxon_p = float(wilcoxon(nonzero, alternative="greater").pvalue)
             rows.append(
-                dict(zip(GROUP, key, strict=True))
+                dict(zip(KEY, key, strict=True))
                 | {
                     "finder": finder,
                     "n": len(d),
@@ -106,13 +133,19 @@ def lower_than_straight(paired: dict[tuple[str, str, str], pd.DataFrame]) -> pd.
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 
-def build(report: Any) -> None:
+def build(report: Any, prefer: Sequence[str] = ()) -> None:
     """Fill report.tables with the finder comparison; write finder_heights.csv, finder_tests.csv."""
-    paths, notes = one_config_per_finder(load_paths(report.out_dir, finder=None).table)
+    records = load_paths(report.out_dir, finder=None)
+    leave_out_old_sets(records, {key: s.hash for key, s in report.sets.items()})
+    named = {p.path for p in report.problems}
+    report.problems += [p for p in records.problems if p.path not in named]
+    paths, notes = one_config_per_finder(records.table, records.configs, prefer, report.study.sets)
     paired = paired_heights(paths)
     report.tables["finder_heights"] = height_by_finder(paired)
     report.tables["finder_tests"] = lower_than_straight(paired)
-    report.finder_notes = notes
+    report.finder_notes = [f"{where}: {why}" for where, why in notes]
+    known = {(p.path, p.reason) for p in report.problems}
+    report.problems += [Problem(w, why) for w, why in notes if (w, why) not in known]
     for key in ("finder_heights", "finder_tests"):
         csv = report.tables[key].to_csv(index=False).encode()
         write_bytes(report.report_dir / f"{key}.csv", csv)

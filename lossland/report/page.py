@@ -165,7 +165,14 @@ def status(report: Any) -> html.Section:
     if not t["failed_path_jobs"].empty:
         s.table(t["failed_path_jobs"], "Path jobs whose log ends in an error", style="str")
     if report.problems:
-        s.text(f"{len(report.problems)} record(s) could not be read and were skipped:", "warn")
+        left = sum(p.reason.startswith("left out") for p in report.problems)
+        unreadable = len(report.problems) - left
+        s.text(
+            f"{unreadable} record(s) could not be read and were skipped; {left} group(s) of "
+            "records left out (each named with its settings, record count and why; "
+            "problems.csv):",
+            "warn",
+        )
         s.table(t["problems"], style="str")
     ps = t["path_status"]
     if ps.empty or not (ps.started.any() or len(report.paths.table)):

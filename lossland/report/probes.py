@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ import pandas as pd
 from lossland.probes.intrinsic import d_int90
 from lossland.report import html
 from lossland.report import probe_figures as pf
+from lossland.report.choice import Group, choose, reference, scope
 from lossland.report.records import Problem
-from lossland.storage import probe_task_dir, probe_task_dirs, write_bytes
+from lossland.storage import probe_task_dirs, write_bytes
 from lossland.study import Study
 
 PROBES = ("hessian", "noise", "perturb", "interp", "slice", "intrinsic")
@@ -34,42 +36,76 @@ SCALARS = (  # the numbers of each record that go into the tidy table probes_<pr
 ID = ["arch", "set", "probe", "unit", "k", "seed", "kind", "i", "j", "opt", "status"]
 
 
-def load_probe_records(out_dir: Path) -> tuple[dict[str, pd.DataFrame], dict, list[Problem]]:
+def load_probe_records(
+    out_dir: Path,
+    prefer: Sequence[str] = (),
+    set_hashes: dict[tuple[str, str], str] | None = None,
+    study_sets: Collection[str] = (),
+) -> tuple[dict[str, pd.DataFrame], dict, list[Problem]]:
     """probe -> tidy table of its scalars; (probe, arch, set) -> raw records (curves, grids).
 
-    Records of one probe, arch and set made under different settings (directories
-    probes/<arch>/<set>/<probe>/<sig>/) are never pooled: the sig with the most records is kept
-    and the others are named as left out."""
+    Records of one probe and arch made under different settings (directories
+    probes/<arch>/<set>/<probe>/<sig>/) are never pooled: one sig per probe and arch, the same
+    for every set (so sets are compared on one landscape and grid), chosen by
+    lossland.report.choice (the defaults, or `prefer`); records made from an older version of
+    their set than `set_hashes[(arch, set)]` are left out. Each group left out is named. A
+    source outside `study_sets` (a weights file, an aligned set) has its own (choice.scope)."""
     found: dict[tuple[str, str, str], dict[str, list[dict]]] = {}
     problems = []
     records = [p for *_, d in probe_task_dirs(out_dir) for p in sorted(d.glob("*.json"))]
     for path in records:
         try:
             rec = json.loads(path.read_text())
-            key = (rec["probe"], rec["arch"], rec["set"])
+            key = (rec["probe"], rec["arch"], scope(rec["set"], study_sets))
         except (OSError, ValueError, KeyError) as e:
             problems.append(Problem(str(path), f"unreadable probe record ({e})"))
             continue
         found.setdefault(key, {}).setdefault(path.parent.name, []).append(rec)
     rows: dict[str, list[dict]] = {p: [] for p in PROBES}
     raw: dict[tuple[str, str, str], list[dict]] = {}
-    for (probe, arch, set_name), by_sig in sorted(found.items()):
-        kept, *others = sorted(by_sig, key=lambda sig: (-len(by_sig[sig]), sig))
-        for sig in others:
-            problems.append(
-                Problem(
-                    str(probe_task_dir(out_dir, arch, set_name, probe, sig)),
-                    f"left out ({len(by_sig[sig])} records): other probe settings than the "
-                    f"reported {kept}",
-                )
+    for (probe, arch, where), by_sig in sorted(found.items()):
+        groups = [
+            Group(
+                sig, f"probes/{arch}/{where}/{probe}/{sig}", recs[0].get("config") or {}, len(recs)
             )
-        for rec in by_sig[kept]:
+            for sig, recs in sorted(by_sig.items())
+        ]
+        kept, left_out = choose(groups, reference("probe", {"probe": probe}, prefer), "probe")
+        problems += [Problem(g.where, why) for g, why in left_out]
+        old: dict[str, int] = {}
+        for rec in by_sig[kept.sig] if kept else []:
+            now = (set_hashes or {}).get((arch, rec["set"]))
+            if now and (rec.get("inputs") or {}).get("set") not in (None, now):
+                old[rec["set"]] = old.get(rec["set"], 0) + 1
+                continue
             rows.setdefault(probe, []).append(
-                {k: rec.get(k) for k in ID + SCALARS if k in rec or k in ID}
+                {k: rec.get(k) for k in ID + SCALARS if k in rec or k in ID} | {"sig": kept.sig}
             )
-            raw.setdefault((probe, arch, set_name), []).append(rec)
+            raw.setdefault((probe, arch, rec["set"]), []).append(rec)
+        problems += [
+            Problem(
+                f"probes/{arch}/{name}/{probe}/{kept.sig}",
+                f"left out {n} record(s): made from an older version of set {name} than the "
+                "current one: rerun the probe jobs to redo them",
+            )
+            for name, n in sorted(old.items())
+        ]
     tables = {p: pd.DataFrame(r) for p, r in rows.items() if r}
     return tables, raw, problems
+
+
+def n_selects(out_dir: Path) -> list[int]:
+    """The n_select of each probe record made from a set (the report builds its sets alike)."""
+    out = []
+    for *_, d in probe_task_dirs(out_dir):
+        for path in d.glob("*.json"):
+            try:
+                n = json.loads(path.read_text())["config"]["n_select"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if isinstance(n, int) and "file-" not in path.parent.parent.parent.name:
+                out.append(n)
+    return out
 
 
 def permutation_test(a: np.ndarray, b: np.ndarray, n_perm: int = 10_000, seed: int = 0):
@@ -113,9 +149,19 @@ def sharpness_verdicts(
         [a for a in archs if a in set(ok.arch)], study.contrasts, kinds
     ):
         set_a, set_b = study.set_name(opt_a, kind), study.set_name(opt_b, kind)
-        a = ok[(ok.arch == arch) & (ok.set == set_a)].lambda_max.to_numpy(float)
-        b = ok[(ok.arch == arch) & (ok.set == set_b)].lambda_max.to_numpy(float)
+        rows_a = ok[(ok.arch == arch) & (ok.set == set_a)]
+        rows_b = ok[(ok.arch == arch) & (ok.set == set_b)]
+        a, b = rows_a.lambda_max.to_numpy(float), rows_b.lambda_max.to_numpy(float)
         if len(a) < 2 or len(b) < 2:
+            continue
+        sigs = set(rows_a.get("sig", pd.Series(dtype=str))) | set(
+            rows_b.get("sig", pd.Series(dtype=str))
+        )
+        if len(sigs) > 1:  # never compare records scored under other settings (landscape)
+            lines.append(
+                f"{arch}: {set_a} vs {set_b} not compared: their hessian records were made under "
+                f"different settings ({', '.join(sorted(sigs))})"
+            )
             continue
         p, n_splits, exact = permutation_test(np.log(a), np.log(b))
         ratio = float(np.exp(np.log(a).mean() - np.log(b).mean()))
@@ -181,9 +227,10 @@ def intrinsic_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build(report: Any) -> None:
+def build(report: Any, prefer: Sequence[str] = ()) -> None:
     """Fill report.tables / report.figures with the probes' part; write its CSVs and PNGs."""
-    tables, raw, problems = load_probe_records(report.out_dir)
+    hashes = {key: s.hash for key, s in report.sets.items()}
+    tables, raw, problems = load_probe_records(report.out_dir, prefer, hashes, report.study.sets)
     report.problems += problems
     t = report.tables
     empty = pd.DataFrame()

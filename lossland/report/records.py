@@ -111,8 +111,9 @@ class Records:
 def load_runs(out_dir: str | Path) -> Records:
     """Every `train/<arch>/<opt>/<sig>/seed=<n>/` directory as one row.
 
-    status: `done` / `diverged` (from result.json), `corrupt` (unreadable result.json),
-    `failed` (no result, an error in train.log), `incomplete` (no result yet: running or killed).
+    status: `done` / `diverged` / `stalled` (from result.json; its reason in `detail`), `corrupt`
+    (unreadable result.json), `failed` (no result, an error in train.log), `incomplete` (no
+    result yet: running or killed).
     """
     out_dir = Path(out_dir)
     rows, curves, problems, configs = [], [], [], {}
@@ -148,7 +149,7 @@ def load_runs(out_dir: str | Path) -> Records:
 def run_row(rec: dict[str, Any]) -> dict[str, Any]:
     """The scalar fields of a result.json; raises on a record missing what the report needs."""
     status = rec["status"]
-    if status not in ("done", "diverged"):
+    if status not in ("done", "diverged", "stalled"):
         raise ValueError(f"unknown status {status!r}")
     cfg = rec.get("config", {})
     dataset, opt = cfg.get("dataset", {}), cfg.get("opt", {})
@@ -169,7 +170,7 @@ def run_row(rec: dict[str, Any]) -> dict[str, Any]:
         "device": rec.get("device"),
         "device_name": rec.get("device_name"),
         "code": code_label(rec.get("code")),
-        "detail": "",
+        "detail": rec.get("reason", ""),
     }
     if status == "done" and not math.isfinite(row["min_train_loss"]):
         raise ValueError("status done but min_train_loss is not finite")

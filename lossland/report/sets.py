@@ -14,7 +14,7 @@ import numpy as np
 
 from lossland.errors import LosslandError
 from lossland.report.records import Problem
-from lossland.solution_sets import select_runs
+from lossland.solution_sets import build_set, select_runs
 from lossland.study import Study
 
 
@@ -26,6 +26,7 @@ class LoadedSet:
     name: str
     weights: np.ndarray
     seeds: list[int]
+    hash: str = ""  # the set record's hash as the path and probe jobs compute it ("" unknown)
 
     @property
     def n_prm(self) -> int:
@@ -61,8 +62,19 @@ def load_sets(
                 except (LosslandError, KeyError, ValueError, OSError) as e:
                     problems.append(Problem(str(path), str(e).splitlines()[0]))
             if vectors:
-                sets[(arch, name)] = LoadedSet(arch, name, np.stack(vectors), seeds)
+                digest = set_hash(out_dir, arch, name, n_select, sig, study)
+                sets[(arch, name)] = LoadedSet(arch, name, np.stack(vectors), seeds, digest)
     return sets, problems
+
+
+def set_hash(
+    out_dir: str | Path, arch: str, name: str, n_select: int, sig: str | None, study: Study
+) -> str:
+    """The hash the jobs give this set now (its records name it as their input), or ""."""
+    try:
+        return build_set(out_dir, arch, name, n_select, 0, True, sig, write=False, study=study).hash
+    except (LosslandError, KeyError, ValueError, OSError):
+        return ""
 
 
 def read_vector(path: Path, shape: tuple[int, ...] | None) -> np.ndarray:

@@ -13,7 +13,7 @@ from lossland.report.records import Records
 from lossland.storage import PAIRS_FILE, job_logs, path_task_dirs
 from lossland.study import Study
 
-RUN_STATES = ("done", "diverged", "failed", "incomplete", "corrupt", "missing")
+RUN_STATES = ("done", "diverged", "stalled", "failed", "incomplete", "corrupt", "missing")
 PATH_STATES = ("done", "diverged", "corrupt", "missing")
 
 

@@ -78,6 +78,15 @@ def split_intervals(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def write_problems(report: Any) -> None:
+    """problems.csv again with every problem (the probes and finders add theirs last)."""
+    t = report.tables
+    t["problems"] = pd.DataFrame([vars(p) for p in report.problems], columns=["path", "reason"])
+    write_bytes(
+        report.report_dir / TIDY_FILES["problems"], t["problems"].to_csv(index=False).encode()
+    )
+
+
 def write_tables(report: Any) -> None:
     for name, file in TIDY_FILES.items():
         data = report.tables[name].to_csv(index=False).encode()
