@@ -84,7 +84,7 @@ def barrier_table(interp: pd.DataFrame) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for (variant, name), g in interp.groupby(["variant", "set"], sort=True):
-        plain, weight = g[g.align == "none"], g[g.align == "weight"]
+        plain, weight = g[g["align"] == "none"], g[g["align"] == "weight"]
         both = plain.merge(weight, on=["i", "j"], suffixes=("", "_w"))
         for landscape in PAPER.landscapes:
             if name not in PAPER.landscapes[landscape] or both.empty:
@@ -105,7 +105,7 @@ def barrier_tests(interp: pd.DataFrame) -> list[str]:
     ]
     for variant in VARIANTS:
         for method in ("none", "weight"):
-            g = interp[(interp.variant == variant) & (interp.align == method)]
+            g = interp[(interp.variant == variant) & (interp["align"] == method)]
             if g.empty:
                 continue
             for landscape in PAPER.landscapes:
