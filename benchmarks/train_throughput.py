@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 from pathfinder import matmul_gflops  # benchmarks/pathfinder.py, beside this script
 from timing import timed
 
-from lossland import cpu, packs
+from lossland import cpu, packs, trainers
 from lossland.data import load_split
 from lossland.functional import batched_loss_fn, packed_loss_fn, unflatten, widest_layer
 from lossland.lbfgs_gss import LBFGSGSS
@@ -86,7 +86,9 @@ def pack_epoch(arch: str, opt: str, k: int, train, test, device) -> Callable[[],
 
     def epoch() -> None:
         if opt == "sgd":
-            packs.sgd_pack_epoch(unflatten(arch, w), step_losses, train, OPT["sgd"], gens)
+            steps = packs.StackedOptimizer(trainers.trainer(OPT["sgd"]), {})  # fresh state
+            batch = int(OPT["sgd"].batch_size)
+            packs.sgd_pack_epoch(unflatten(arch, w), step_losses, train, batch, steps, gens)
         else:
             lbfgs_pack_step(w, states, evals[0], OPT["lbfgs"])
         with torch.no_grad():
