@@ -5,7 +5,8 @@
 #   fast:      the paper's 100 Adam steps, each on 5,000 random training images
 #              (finder.images_per_step=5000, conf/preset/fast_paths.yaml);
 #   converged: the stopping rule on (conf/preset/converged_paths.yaml), 2 pairs per set
-#              (SHARD_SIZE=2; CONVERGED_SIZE=6 for all).
+#              (CONVERGED_SIZE=6 for all).
+# JOBS="set:landscape ..." picks the sets (default: all six, each comparison's two in turn).
 # Records go under $OUT/<mode>/ (committed); its train/ links to the committed training records,
 # so the sets, their hashes and the pairs are the committed ones. Resumable: every finished
 # record is skipped. Then `python analysis/path_validation.py` prints the comparison.
@@ -18,6 +19,8 @@ OUT=${OUT:-records/fcp-modes}
 DATA=${LOSSLAND_DATA_ROOT:-outputs/data}
 MODES=${MODES:-"fast converged"}
 CONVERGED_SIZE=${CONVERGED_SIZE:-2}
+JOBS=${JOBS:-"bfgs-train:train sgd-train:train bfgs-test:test sgd-test:test bfgs-test:train sgd-test:train"}
+FINDER=${FINDER:-}  # more finder overrides for every mode, e.g. finder.steps=600
 SETTINGS="arch=fcp n_select=5 n_runs=8 n_pairs=6 dataset.root=$DATA"  # as reproduce_fcp_cpu.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -32,13 +35,12 @@ paths() {  # mode set landscape
   local size=6
   [ "$1" = converged ] && size=$CONVERGED_SIZE
   echo "== $(date -u +%H:%M:%S) $1 paths $2 $3"
-  # shellcheck disable=SC2086  # SETTINGS holds several overrides
+  # shellcheck disable=SC2086  # SETTINGS and FINDER hold several overrides
   $PY -m lossland.paths "set=$2" "landscape=$3" "out_dir=$OUT/$1" $SETTINGS "preset=$1_paths" \
-    shard=0 "shard_size=$size"
+    shard=0 "shard_size=$size" $FINDER
 }
 for mode in $MODES; do  # each Fig. 4 comparison's two sets in turn
-  for job in bfgs-train:train sgd-train:train bfgs-test:test sgd-test:test bfgs-test:train \
-    sgd-test:train; do
+  for job in $JOBS; do
     paths "$mode" "${job%%:*}" "${job#*:}"
   done
 done
