@@ -100,7 +100,7 @@ def convergence_table(full: pd.DataFrame, conv: pd.DataFrame) -> list[str]:
     both = paired(full, conv)
     lines = [
         "| set | landscape | pairs | converged | median steps | median height at 100 steps "
-        "(full batch) | converged | ratio |",
+        "(full batch) | this run | ratio |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for (name, landscape), g in both.groupby(["set", "landscape"], sort=True):
@@ -147,14 +147,15 @@ def section(root: Path, modes: Path = Path("records/fcp-modes")) -> list[str]:
         lines += ["Converged paths: not measured yet.", ""]
     else:
         lines += [
-            "Converged paths against the paper's 100 steps, same pairs:",
+            "The converged preset (its records' own step limit; `converged`: whether the "
+            "stopping rule held before it) against the paper's 100 steps, same pairs:",
             "",
             *convergence_table(full, conv),
             "",
         ]
         table, kept_c = comparison_table(paired(full, conv), "converged")
         if kept_c is not None:
-            lines += ["Fig. 4 comparisons at convergence:", "", *table, ""]
+            lines += ["Fig. 4 comparisons with the converged preset:", "", *table, ""]
     return lines
 
 
