@@ -83,7 +83,7 @@ def comparison_table(both: pd.DataFrame, label: str) -> tuple[list[str], bool | 
         "|---|---|---|---|---|---|",
     ]
     kept: bool | None = None
-    for key in a.keys() & b.keys():
+    for key in sorted(a.keys() & b.keys()):
         (da, pa), (db, pb) = a[key], b[key]
         direction = np.sign(da) == np.sign(db)
         verdict = direction and (pa < ALPHA) == (pb < ALPHA)
@@ -122,7 +122,11 @@ def section(root: Path, modes: Path = Path("records/fcp-modes")) -> list[str]:
         f"(records under `{modes.as_posix()}/`): *fast*, the paper's 100 Adam steps on 5,000 "
         "random training images a step (`preset=fast_paths`; height and kept iterate on the "
         "full landscape), and *converged*, until the stopping rule holds "
-        "(`preset=converged_paths`). Relative difference: (fast - full) / full, per pair.",
+        "(`preset=converged_paths`). Relative difference: (fast - full) / full, per pair. "
+        "Made with `MODES=fast jobs/validate_paths_fcp_cpu.sh` and `MODES=converged "
+        "CONVERGED_SIZE=1 JOBS='bfgs-train:train sgd-train:train' FINDER=finder.steps=600 "
+        "jobs/validate_paths_fcp_cpu.sh` (one thread, a busy 2-core CPU: 61 minutes for the 36 "
+        "fast paths, 9 for each 600-step one).",
         "",
     ]
     full = done(root / "fcp-authors")
