@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from aligned_fcp import section as aligned_section  # analysis/, beside this script
+from path_validation import section as path_modes_section
 
 from lossland import storage
 from lossland.report import claims, stats
@@ -465,6 +466,7 @@ def main(argv: list[str]) -> None:
     lines += precision_section(root)
     lines += whole_runs_section(root)
     lines += aligned_section(root, Path(settings.get("aligned", "records/fcp-aligned")))
+    lines += path_modes_section(root, root / "fcp-modes")  # issue 19
     lines += [
         "## The paper's claims, judged",
         "",

@@ -18,7 +18,17 @@ the table gives the median seconds per step and the median loop/job ratio with i
 ((max - min) / median over the repeats), so one busy minute moves one repeat, not the table.
 GFLOP/s is the matrix FLOP count of one job step (torch's FlopCounterMode, forward and
 backward) over its time; `matmul` is this machine's plain float32 GEMM rate (n x n, n = 1024).
-Prints a table; nothing is asserted.
+
+Then, per arch, the seconds of one full-data path (50,000 images, M = 50, 100 steps; each mode's
+step and full evaluation timed here on `--images` images, the modes interleaved `--reps` times,
+and scaled linearly in the images) for the finder's modes (docs/paths.md#modes):
+- exact: the paper's Algorithm 2 as the finder ran it before issue 19 (all M points every step);
+- savings: the same numbers, the endpoints' losses once per path (M - 2 points a step);
+- fast: conf/preset/fast_paths.yaml, each step on 5,000 random images (timed on min(5,000,
+  `--images`)), the full landscape evaluated at steps 0, 50 and 100;
+with the image-point forward passes of a path (each image through the net at one path point;
+the first layer of fcp and ae runs once per basis vector instead) and the spread
+((max - min) / median of the repeats). Prints tables; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -39,7 +49,19 @@ from lossland.basis_loss import basis_loss_fn
 from lossland.data import load_split
 from lossland.models import build_model, get_flat
 from lossland.path_job import point_chunk_for
-from lossland.pathfinder import N_FOURIER, N_POINTS, find_path, loop_objective, t_grid
+from lossland.pathfinder import (
+    LAM,
+    N_FOURIER,
+    N_POINTS,
+    STEPS,
+    find_path,
+    fourier_phi,
+    full_objective,
+    loop_objective,
+    path_objective,
+    sampled_objective,
+    t_grid,
+)
 from lossland.training import resolve_device
 
 
@@ -89,6 +111,60 @@ def step_flops(loss, w_i, w_j) -> int:
     return count(2) - count(1)  # the setup and the final evaluation without gradient cancel
 
 
+FULL, FAST_IMAGES, FAST_EVALS = 50_000, 5_000, 3  # conf/preset/fast_paths.yaml: steps 0, 50, 100
+MODES = ("exact", "savings", "fast")
+
+
+def mode_unit_seconds(loss, w_i, w_j, device: torch.device) -> dict[str, float]:
+    """Seconds of one step of each mode and of one full evaluation, on the loss's images (the
+    fast step on min(5,000, all) of them: the same per-call sizes as on the full data)."""
+    phi = fourier_phi(t_grid(N_POINTS, device=device), N_FOURIER)
+    theta = torch.zeros(1, N_FOURIER + 2, len(w_i), device=device)
+    theta[0, 0], theta[0, 1] = w_i, w_j
+    b = theta[:, 2:].clone().requires_grad_(True)
+    adam = torch.optim.Adam([b], lr=1e-3)
+    ends = loss(phi[[0, -1]][:, :2], theta[:, :2], n_fixed=2).detach()
+    n = int(loss.n_images)
+    subset = loss.on_images(torch.randperm(n)[: min(FAST_IMAGES, n)].sort().values)
+
+    def step(objective) -> None:
+        adam.zero_grad()
+        objective(torch.cat([theta[:, :2], b], 1)).sum().backward()
+        adam.step()
+
+    units = {
+        "exact": lambda: step(lambda th: path_objective(loss, phi, th, LAM)[0]),
+        "savings": lambda: step(lambda th: full_objective(loss, phi, th, LAM, ends)[0]),
+        "fast": lambda: step(lambda th: sampled_objective(subset, phi, th, LAM, None)),
+    }
+
+    def evaluate() -> None:
+        with torch.no_grad():
+            full_objective(loss, phi, torch.cat([theta[:, :2], b], 1), LAM, ends)
+
+    return {k: timed(f, device) for k, f in (*units.items(), ("eval", evaluate))}
+
+
+def path_seconds(unit: dict[str, float], images: int, n: int = FULL) -> dict[str, float]:
+    """One path's seconds per mode on `n` images, from unit seconds measured on `images`."""
+    scale, fast = n / images, min(FAST_IMAGES, n) / min(FAST_IMAGES, images)
+    return {
+        "exact": STEPS * unit["exact"] * scale + unit["eval"] * scale,
+        "savings": STEPS * unit["savings"] * scale + unit["eval"] * scale,
+        "fast": STEPS * unit["fast"] * fast + FAST_EVALS * unit["eval"] * scale,
+    }
+
+
+def forward_passes(n: int = FULL) -> dict[str, int]:
+    """Image-point forward passes of one path per mode (each with its backward in a step)."""
+    inner = N_POINTS - 2
+    return {
+        "exact": (STEPS + 1) * N_POINTS * n,
+        "savings": 2 * n + (STEPS + 1) * inner * n,
+        "fast": 2 * n + STEPS * inner * min(FAST_IMAGES, n) + FAST_EVALS * inner * n,
+    }
+
+
 def matmul_gflops(device: torch.device, n: int = 1024, reps: int = 20) -> float:
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     a @ b  # warm-up
@@ -109,6 +185,7 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-loop", action="store_true", help="skip the per-point loop")
+    parser.add_argument("--no-modes", action="store_true", help="skip the per-mode path table")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -126,11 +203,13 @@ def main() -> None:
         f"{'arch':6} {'pts/call':>8} {'job s/step':>11} {'loop s/step':>12} {'loop/job':>9} "
         f"{'spread':>7} {'GFLOP/step':>11} {'GFLOP/s':>8} {'%mm':>5}"
     )
+    losses = {}
     for arch in args.archs.split(","):
         w_i, w_j = endpoints(arch, device)
         finder = sizing.sized_finder(unsized, arch, "softplus", train, device)  # as jobs size it
         chunk = args.point_chunk or point_chunk_for(arch, device, finder.point_chunk)
         job = basis_loss_fn(arch, "softplus", train.x, train.y, finder.image_chunk, chunk)
+        losses[arch] = job
         find_path(job, w_i, w_j, steps=1)  # warm-up
         rows = []
         for _ in range(args.reps):  # alternating: both sides see the same machine load
@@ -148,6 +227,36 @@ def main() -> None:
             f"{arch:6} {chunk or N_POINTS:8d} {seconds:11.3f} {_or_dash(loop, 12, 3)} "
             f"{_or_dash(ratio, 9, 2)} {_or_dash(spread, 7, 2)} {gflop:11.2f} {rate:8.1f} "
             f"{100 * rate / peak:4.0f}%"
+        )
+    if not args.no_modes:
+        mode_table(losses, device, len(train), args.reps)
+
+
+def mode_table(losses: dict, device: torch.device, images: int, reps: int) -> None:
+    """Seconds per full-data path per arch and mode (medians of interleaved repeats)."""
+    passes = forward_passes()
+    print(
+        f"\nseconds per full-data path ({FULL:,} images, M = {N_POINTS}, {STEPS} steps), "
+        f"scaled from {images} images; medians of {reps} interleaved repeats"
+    )
+    print(
+        f"{'arch':6} "
+        + " ".join(f"{m + ' s':>10} {'spread':>7}" for m in MODES)
+        + f" {'savings x':>9} {'fast x':>7} "
+        + " ".join(f"{m + ' fwd':>12}" for m in MODES)
+    )
+    for arch, loss in losses.items():
+        w_i, w_j = endpoints(arch, device)
+        runs = [
+            path_seconds(mode_unit_seconds(loss, w_i, w_j, device), images) for _ in range(reps)
+        ]
+        med = {m: statistics.median(r[m] for r in runs) for m in MODES}
+        spread = {m: (max(r[m] for r in runs) - min(r[m] for r in runs)) / med[m] for m in MODES}
+        print(
+            f"{arch:6} "
+            + " ".join(f"{med[m]:10.1f} {spread[m]:7.2f}" for m in MODES)
+            + f" {med['exact'] / med['savings']:9.2f} {med['exact'] / med['fast']:7.2f} "
+            + " ".join(f"{passes[m]:12.3g}" for m in MODES)
         )
 
 

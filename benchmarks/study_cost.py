@@ -9,17 +9,20 @@ step per arch at the point chunk its path jobs use. Each is measured on `--image
 10,000 (test landscape, and every epoch's test loss) images; on a GPU the defaults are the full
 sizes. The study: 4 archs x 2 optimizers x 75
 seeds at the default budgets (conf/opt/*.yaml), and 300 paths per set for 4 sets on the train
-landscape and 2 on the test one (7,200 paths) at conf/paths.yaml's finder settings.
+landscape and 2 on the test one (7,200 paths) at conf/paths.yaml's finder settings, once per
+finder mode (exact: the paper's finder as before issue 19; savings: the endpoints once; fast:
+conf/preset/fast_paths.yaml; benchmarks/pathfinder.py): one "whole study" line per mode.
 Prints a table; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 
 import torch
 from omegaconf import OmegaConf
-from pathfinder import job_step_seconds  # benchmarks/pathfinder.py, beside this script
+from pathfinder import MODES, mode_unit_seconds, path_seconds  # benchmarks/, beside this
 from train_throughput import OPT, median_seconds, pack_epoch, seq_epoch
 
 from lossland import archs, cpu, packs
@@ -48,15 +51,17 @@ def epoch_seconds(arch: str, opt: str, k: int, images: int, device) -> tuple[flo
     return s, "one by one"
 
 
-def path_step_seconds(arch: str, images: int, finder, device) -> tuple[float, int | None]:
-    """Seconds of one path step (one pair, M points) on `images` train images, as jobs run it."""
+def path_units(arch: str, images: int, finder, device) -> tuple[dict[str, float], int | None]:
+    """Seconds of each mode's step and of a full evaluation (one pair, M points) on `images`
+    train images, as jobs run them (the median of --reps)."""
     split = load_split(ARGS.root, "train", device, images)
     finder = sized_finder(finder, arch, "softplus", split, device)  # as path jobs size it
     chunk = point_chunk_for(arch, device, finder.point_chunk)
     loss = basis_loss_fn(arch, "softplus", split.x, split.y, finder.image_chunk, chunk)
     torch.manual_seed(0)
     w_i, w_j = (get_flat(build_model(arch)).to(device) for _ in range(2))
-    return job_step_seconds(loss, w_i, w_j, device, ARGS.reps), chunk
+    runs = [mode_unit_seconds(loss, w_i, w_j, device) for _ in range(ARGS.reps)]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}, chunk
 
 
 def main() -> None:
@@ -80,25 +85,30 @@ def main() -> None:
     finder = compose("paths").finder  # conf/paths.yaml with its default finder (fourier)
     budgets = {opt: compose("train", [f"opt={opt}"]).opt.epochs for opt in OPT}
     print(f"device {device} ({name}); unit costs on {images} / {path_images} images, scaled")
-    print(f"{'stage':14} {'arch':6} {'unit s':>9} {'how':>12} {'units':>9} {'hours':>8}")
+    print(f"{'stage':21} {'arch':6} {'unit s':>9} {'how':>12} {'units':>9} {'hours':>8}")
     total: dict[str, float] = {}
 
     def row(stage: str, arch: str, unit: float, how: str, units: int) -> None:
         hours = unit * units / 3600
         total[stage] = total.get(stage, 0.0) + hours
-        print(f"{stage:14} {arch:6} {unit:9.3g} {how:>12} {units:9d} {hours:8.2f}")
+        print(f"{stage:21} {arch:6} {unit:9.3g} {how:>12} {units:9d} {hours:8.2f}")
 
     for arch in args.archs.split(","):
         for opt in OPT:
             s, how = epoch_seconds(arch, opt, k, images, device)
             row(f"train {opt}", arch, s * N_TRAIN / images, how, SEEDS * budgets[opt])
-        step, chunk = path_step_seconds(arch, path_images, finder, device)
+        unit, chunk = path_units(arch, path_images, finder, device)
         for landscape, n in (("train", N_TRAIN), ("test", N_TEST)):
-            units = SETS[landscape] * PAIRS * finder.steps
-            row(f"paths {landscape}", arch, step * n / path_images, f"{chunk} pts/call", units)
+            path = path_seconds(unit, path_images, n)
+            for mode in MODES:  # one path per unit
+                units = SETS[landscape] * PAIRS
+                row(f"paths {landscape} {mode}", arch, path[mode], f"{chunk} pts/call", units)
+    training = sum(h for stage, h in total.items() if stage.startswith("train"))
     for stage, hours in total.items():
-        print(f"{'total ' + stage:21} {'':>32} {hours:8.2f}")
-    print(f"{'whole study':21} {'':>32} {sum(total.values()):8.2f} device-hours ({name})")
+        print(f"{'total ' + stage:28} {'':>25} {hours:8.2f}")
+    for mode in MODES:  # the path stage in each finder mode (benchmarks/pathfinder.py)
+        paths = sum(h for stage, h in total.items() if stage.endswith(f" {mode}"))
+        print(f"{'whole study, ' + mode:28} {'':>25} {training + paths:8.2f} device-hours ({name})")
 
 
 ARGS: argparse.Namespace

@@ -13,7 +13,7 @@ their batched loss (`functional.batched_loss_fn`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 
 import torch
 from torch import Tensor
@@ -38,8 +38,24 @@ class BasisLoss:
     profile: every finder's objective) scales it, any other recomputes with those weights.
     """
 
-    def __init__(self, value_and_grad: ValueAndGrad) -> None:
+    def __init__(
+        self,
+        value_and_grad: ValueAndGrad,
+        n_images: int | None = None,
+        on_images: Callable[[Tensor], BasisLoss] | None = None,
+    ) -> None:
         self.value_and_grad = value_and_grad
+        self.n_images = n_images  # the landscape's size (None: not a mean over images)
+        self._on_images = on_images
+
+    def on_images(self, index: Tensor) -> BasisLoss:
+        """The same loss on the landscape's images `index` only (a finder's stochastic step)."""
+        if self._on_images is None or self.n_images is None:
+            raise LosslandError(
+                "this loss is no mean over images: images_per_step needs a net's landscape "
+                "(set finder.images_per_step=null)"
+            )
+        return self._on_images(index)
 
     def __call__(self, phi: Tensor, theta: Tensor, n_fixed: int = 0) -> Tensor:
         if phi.ndim != 2 or theta.ndim != 3 or phi.shape[1] != theta.shape[1]:
@@ -68,16 +84,23 @@ def basis_loss_fn(
     """The mean loss on (x, y) at the points of P paths; `image_chunk` images and `point_chunk`
     points at a time (memory only, as in `batched_loss_fn`)."""
     plan = first_layer_plan(arch, act)
+
+    def on_images(index: Tensor) -> BasisLoss:
+        return basis_loss_fn(arch, act, x[index], y[index], image_chunk, point_chunk)
+
     if plan is None:
         one = point_chunk == 1  # every call one point: the net's module (`params_loss_fn`)
         batched = batched_loss_fn(arch, act, x, y, image_chunk, one_vector=one)
-        return BasisLoss.of_points(batched, point_chunk)
-    return BasisLoss(partial(_first_layer_value_and_grad, *plan, x, y, image_chunk, point_chunk))
+        value_and_grad = partial(_points_value_and_grad, batched, point_chunk)
+    else:
+        value_and_grad = partial(_first_layer_value_and_grad, *plan, x, y, image_chunk, point_chunk)
+    return BasisLoss(value_and_grad, len(y), on_images)
 
 
 Tail = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # (weights, h, x, y) -> [B] losses
 
 
+@cache  # a finder's stochastic steps ask once a step
 def first_layer_plan(arch: str, act: str) -> tuple[torch.nn.Linear, Tail] | None:
     """For a plain MLP (`functional.is_plain_mlp`) that starts Flatten, Linear: that Linear and
     the rest of the net as a batched function of its weights and the first pre-activations;

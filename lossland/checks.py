@@ -95,7 +95,14 @@ PATHS = COMMON | {
     "finder.pairs_per_batch": _int(1, null=True),
     "finder.point_chunk": _int(1, null=True),
     "finder.image_chunk": _int(1, null=True),
+    "finder.images_per_step": _int(1, null=True),
+    "finder.points_per_step": _int(2, null=True),
+    "finder.tol": (lambda v: v is None or _float(0)[0](v), "a number > 0 (or null)"),
+    "finder.window": _int(1),
+    "finder.eval_every": _int(1),
 }
+# The landscapes' sizes when dataset.n_train / n_eval are null (all of MNIST's).
+LANDSCAPE_SIZE = {"train": ("dataset.n_train", data.N_TRAIN), "test": ("dataset.n_eval", 10_000)}
 PROBE = COMMON | {
     "landscape": PATHS["landscape"],
     "shard": _int(0),
@@ -118,6 +125,8 @@ def check_values(cfg: DictConfig, kind: str) -> None:
             bad.append(f"{key}={value} (must be {text})")
     if kind == "probe":
         bad += probe_settings(cfg)
+    if kind == "paths":
+        bad += finder_limits(cfg)
     if kind in ("paths", "probe") and not cfg.get("weights"):
         study = study_of(cfg)
         if cfg.get("set") not in study.sets:
@@ -127,6 +136,25 @@ def check_values(cfg: DictConfig, kind: str) -> None:
             )
     if bad:
         raise LosslandError(f"bad value{'s' * (len(bad) > 1)}: {'; '.join(bad)}")
+
+
+def finder_limits(cfg: DictConfig) -> list[str]:
+    """The finder's samples within what there is: images per step at most the landscape's
+    images, points per step at most the grid's M."""
+    bad = []
+    per_step = OmegaConf.select(cfg, "finder.images_per_step")
+    key, full = LANDSCAPE_SIZE.get(cfg.get("landscape"), ("", None))
+    size = OmegaConf.select(cfg, key) if key else None
+    size = size if isinstance(size, int) else full
+    if isinstance(per_step, int) and size is not None and per_step > size:
+        bad.append(
+            f"finder.images_per_step={per_step} (must be <= the {cfg.landscape} landscape's "
+            f"{size:,} images, or null)"
+        )
+    points, grid = OmegaConf.select(cfg, "finder.points_per_step"), cfg.finder.get("n_points")
+    if isinstance(points, int) and isinstance(grid, int) and points > grid:
+        bad.append(f"finder.points_per_step={points} (must be <= finder.n_points={grid}, or null)")
+    return bad
 
 
 @lru_cache(maxsize=64)

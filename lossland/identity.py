@@ -78,6 +78,12 @@ OMITTED_AT_DEFAULT = {
     "tf32": False,
     "align": "none",  # paths: endpoints aligned modulo permutations (issue 21)
     "probe.align": "none",  # the interp probe's
+    # a finder's mode (issue 19): null = the paper's full batch and fixed number of steps
+    "finder.images_per_step": None,
+    "finder.points_per_step": None,
+    "finder.tol": None,
+    "finder.window": 100,
+    "finder.eval_every": 10,
 }
 # The swept keys that are readable in the directory name, per kind of task (not in its sig).
 DIR_KEYS = {

@@ -254,7 +254,7 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
         start = time.perf_counter()
         i, j = (torch.tensor(side, device=device) for side in zip(*pairs, strict=True))
         second, aligned = align_pairs(arch, align, weights[i], weights[j])  # align=none: as is
-        results = finder(loss, weights[i], second, t)
+        results = finder(loss, weights[i], second, t, seed=draw_seed(config, solution, pairs))
         seconds = (time.perf_counter() - start) / len(pairs)
         for (a, b), result, w_b, how in zip(pairs, results, second, aligned, strict=True):
             straight = float(torch.linalg.vector_norm(w_b - weights[a]))
@@ -272,6 +272,12 @@ def run_paths(cfg: DictConfig) -> dict[str, int]:
                 record["straight_height"],
             )
     return {"pairs": len(mine), "skipped": len(mine) - len(todo), "found": len(todo)}
+
+
+def draw_seed(config: dict, solution: SolutionSet, pairs: list[tuple[int, int]]) -> int:
+    """The seed of a finder's own draws (images per step): from the record's identity (its
+    settings' signature, its set's hash, its pairs), so a rerun draws the same images."""
+    return int(identity.digest([identity.signature(config), solution.hash, pairs], 15), 16)
 
 
 def path_record(
@@ -305,6 +311,9 @@ def path_record(
         "steps": result.steps,
         "best_step": result.best_step,
         "best_objective": result.objective,
+        "converged": result.converged,
+        "history": result.history,
+        "history_steps": result.history_steps,
         "wall_seconds": seconds,
         "device": device.type,
         "numerics": numerics.in_force(device).record(),

@@ -19,7 +19,17 @@ from torch import Tensor
 
 from lossland.basis_loss import BasisLoss
 from lossland.errors import LosslandError
-from lossland.finders import Finder, PathResult, path_results, step_lengths_sq
+from lossland.finders import (
+    EVAL_EVERY,
+    WINDOW,
+    Finder,
+    ImageDraws,
+    PathResult,
+    Stopping,
+    line_phi,
+    path_results,
+    step_lengths_sq,
+)
 from lossland.functional import BatchedLoss
 from lossland.models import build_model, loss_from_outputs, set_flat
 
@@ -74,6 +84,12 @@ def find_paths(
     lam: float = LAM,
     lr: float = LR,
     steps: int = STEPS,
+    images_per_step: int | None = None,
+    points_per_step: int | None = None,
+    tol: float | None = None,
+    window: int = WINDOW,
+    eval_every: int = EVAL_EVERY,
+    seed: int = 0,
     chunk: int | None = None,
     callback: Callable[[int, Tensor], None] | None = None,
     progress: bool = False,
@@ -82,9 +98,18 @@ def find_paths(
 
     `loss` is a `BasisLoss` (`basis_loss.basis_loss_fn`: fcp and ae evaluate their first layer
     once per basis vector) or any W [B, N] -> [B] function, whose points are evaluated `chunk`
-    rows at a time. Each step evaluates all P * M points; Adam is elementwise, so P paths
-    together match P runs alone. `callback(step, L)` sees L [P] at every iterate; `progress`
-    shows a tqdm bar.
+    rows at a time. The endpoints' losses are computed once (they never move), each step
+    evaluates the M - 2 inner points of the P paths. Adam is elementwise, so P paths together
+    match P runs alone (with a stopping rule, they stop when the last one has converged).
+
+    Full batch (images_per_step and points_per_step null, the paper's Algorithm 2): every step
+    is a full-landscape evaluation. Stochastic: each step's gradient comes from
+    `images_per_step` random images and/or `points_per_step` random inner points (weighted by
+    (M - 2) / points_per_step, so the expected gradient is the full one), drawn from a
+    generator seeded by `seed`; the full objective is evaluated every `eval_every` steps and at
+    the end, and only those iterates can be kept. `tol`: stop once every path's best full
+    objective fell by less than tol (relative) over `window` steps (null: `steps` steps).
+    `callback(step, L)` sees each full evaluation; `progress` shows a tqdm bar.
     """
     if w_i.shape != w_j.shape or w_i.ndim != 2:
         raise LosslandError(
@@ -96,36 +121,56 @@ def find_paths(
     t = t_grid(n_points, w_i.dtype, w_i.device)
     phi = fourier_phi(t, n_fourier)
     ends = torch.stack([w_i, w_j], 1)
+    with torch.no_grad():  # once per path: the endpoints never move
+        end_losses = loss(line_phi(t[[0, -1]]), ends, n_fixed=2)  # [P, 2]
+    images = ImageDraws(loss, images_per_step, seed)
+    inner = n_points - 2
+    per_step = min(points_per_step or inner, inner)
+    points = torch.Generator().manual_seed(seed + 1)
+    stochastic = not images.all or per_step < inner
     b = torch.zeros(n_pairs, n_fourier, n_prm, dtype=w_i.dtype, device=w_i.device)
     b.requires_grad_(True)
     adam = torch.optim.Adam([b], lr=lr)
-    history: list[Tensor] = []
+    stop = Stopping(tol, window, n_pairs)
+    best: tuple[Tensor, ...] = ()
+    straight = end_losses  # replaced at step 0 (b = 0: the straight line)
     for k in _steps(steps, progress):
-        with torch.set_grad_enabled(k < steps):  # the last iterate is only evaluated
-            objective, profile = path_objective(loss, phi, torch.cat([ends, b], 1), lam)
-            if k < steps:
-                adam.zero_grad()
-                objective.sum().backward()
-        profile, objective = profile.detach(), objective.detach()
-        if k == 0:
-            straight, best = (
-                profile,
-                (objective, b.detach().clone(), profile, objective.new_zeros(())),
+        last = k == steps
+        if not stochastic or last or k % eval_every == 0:  # a full-landscape evaluation
+            grad = not stochastic and not last  # full batch: its gradient is the step's
+            with torch.set_grad_enabled(grad):
+                theta = torch.cat([ends, b], 1)
+                objective, profile = full_objective(loss, phi, theta, lam, end_losses)
+                if grad:
+                    adam.zero_grad()
+                    objective.sum().backward()
+            profile, objective = profile.detach(), objective.detach()
+            if k == 0:
+                straight = profile
+                best = (objective, b.detach().clone(), profile, objective.new_zeros(()))
+            better = objective < best[0]
+            best = (
+                torch.where(better, objective, best[0]),
+                torch.where(better[:, None, None], b.detach(), best[1]),
+                torch.where(better[:, None], profile, best[2]),
+                torch.where(better, k, best[3]),
             )
-        better = objective < best[0]
-        best = (
-            torch.where(better, objective, best[0]),
-            torch.where(better[:, None, None], b.detach(), best[1]),
-            torch.where(better[:, None], profile, best[2]),
-            torch.where(better, k, best[3]),
-        )
-        history.append(objective)
-        if callback is not None:
-            callback(k, objective)
-        if k < steps:
-            adam.step()
+            stop.record(k, objective)
+            if callback is not None:
+                callback(k, objective)
+            if stop.done:
+                break
+        if last:
+            break
+        if stochastic:
+            rows = None
+            if per_step < inner:
+                rows = torch.randperm(inner, generator=points)[:per_step] + 1
+            adam.zero_grad()
+            theta = torch.cat([ends, b], 1)
+            sampled_objective(images.next(), phi, theta, lam, rows).sum().backward()
+        adam.step()
     best_obj, best_b, best_profile, best_step = best
-    history_rows = torch.stack(history, 1).tolist()
     return path_results(
         t,
         phi,
@@ -134,9 +179,35 @@ def find_paths(
         straight,
         objective=best_obj,
         best_step=best_step,
-        steps=steps,
-        history=history_rows,
+        steps=k,
+        history=stop.history(),
+        history_steps=stop.steps,
+        converged=stop.converged,
     )
+
+
+def full_objective(
+    loss: BasisLoss, phi: Tensor, theta: Tensor, lam: float, end_losses: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Eq. 4 of P paths and their profiles [P, M], the inner points evaluated, the endpoints'
+    losses `end_losses` [P, 2] given (they never move): `path_objective` without its endpoints'
+    two evaluations per step."""
+    inner = loss(phi[1:-1], theta, n_fixed=2)
+    profile = torch.cat([end_losses[:, :1], inner, end_losses[:, 1:]], 1)
+    return profile.sum(1) + lam * step_lengths_sq(phi, theta).sum(1), profile
+
+
+def sampled_objective(
+    loss: BasisLoss, phi: Tensor, theta: Tensor, lam: float, rows: Tensor | None
+) -> Tensor:
+    """Eq. 4 of P paths less the endpoints' constant losses, [P], its loss term from the grid
+    rows `rows` of the inner points only, weighted (M - 2) / len(rows): over a uniform draw of
+    rows, its expected gradient is the full one (None: every inner point, exact)."""
+    if rows is None:
+        term = loss(phi[1:-1], theta, n_fixed=2).sum(1)
+    else:
+        term = loss(phi[rows], theta, n_fixed=2).sum(1) * ((len(phi) - 2) / len(rows))
+    return term + lam * step_lengths_sq(phi, theta).sum(1)
 
 
 def find_path(loss: BasisLoss | BatchedLoss, w_i: Tensor, w_j: Tensor, **kwargs) -> PathResult:
@@ -148,12 +219,33 @@ class FourierPathFinder(Finder):
     """The `fourier` entry of the finder registry (conf/finder/fourier.yaml): `find_paths`."""
 
     def __init__(
-        self, n_fourier: int = N_FOURIER, lam: float = LAM, lr: float = LR, steps: int = STEPS
+        self,
+        n_fourier: int = N_FOURIER,
+        lam: float = LAM,
+        lr: float = LR,
+        steps: int = STEPS,
+        images_per_step: int | None = None,
+        points_per_step: int | None = None,
+        tol: float | None = None,
+        window: int = WINDOW,
+        eval_every: int = EVAL_EVERY,
     ) -> None:
-        self.settings = dict(n_fourier=n_fourier, lam=lam, lr=lr, steps=steps)
+        self.settings = dict(
+            n_fourier=n_fourier,
+            lam=lam,
+            lr=lr,
+            steps=steps,
+            images_per_step=images_per_step,
+            points_per_step=points_per_step,
+            tol=tol,
+            window=window,
+            eval_every=eval_every,
+        )
 
-    def find(self, loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor) -> list[PathResult]:
-        return find_paths(loss, w_i, w_j, n_points=len(t), **self.settings)
+    def find(
+        self, loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor, seed: int = 0
+    ) -> list[PathResult]:
+        return find_paths(loss, w_i, w_j, n_points=len(t), seed=seed, **self.settings)
 
 
 def _steps(steps: int, progress: bool) -> Iterator[int]:

@@ -219,3 +219,22 @@ def test_a_bad_weights_file_is_one_line(mnist_root, tiny_sweep, tmp_path, array,
     with pytest.raises(LosslandError, match=message) as info:
         run_paths(paths_cfg(mnist_root, tiny_sweep, f"weights={path}"))
     assert "\n" not in str(info.value)
+
+
+def test_a_stochastic_record_says_its_mode_and_a_rerun_is_identical(mnist_root, tiny_sweep):
+    """images_per_step: its own directory (signature), the same record when found again (the
+    draws are seeded from the record's identity), and the full batch's records untouched."""
+    mode = ["set=sgd-train", "n_pairs=2", "finder.images_per_step=100", "finder.eval_every=2"]
+    cfg = paths_cfg(mnist_root, tiny_sweep, *mode)
+    full_dir = set_dir_of(paths_cfg(mnist_root, tiny_sweep, "set=sgd-train", "n_pairs=2"))
+    assert set_dir_of(cfg) != full_dir
+    run_paths(cfg)
+    records = sorted(set_dir_of(cfg).glob("pair=*.json"))
+    first = [json.loads(p.read_text()) for p in records]
+    assert [r["history_steps"] for r in first] == [[0, 2, 3]] * 2  # evaluations, and the end
+    assert all(r["converged"] is False and r["best_step"] in (0, 2, 3) for r in first)
+    for p in records:
+        p.unlink()
+    run_paths(cfg)
+    again = [json.loads(p.read_text()) for p in records]
+    assert [r["profile"] for r in again] == [r["profile"] for r in first]

@@ -9,6 +9,7 @@ import pytest
 
 from lossland.report import build_report
 from lossland.report.finders import (
+    convergence,
     height_by_finder,
     lower_than_straight,
     one_config_per_finder,
@@ -80,3 +81,23 @@ def test_the_report_shows_the_finder_table_and_keeps_the_paper_sections_fourier(
     page = report.index.read_text()
     assert "Barrier height by path finder" in page and "Wilcoxon" in page
     assert (report.report_dir / "finder_heights.csv").exists()
+    conv = report.tables["finder_convergence"]  # the paper's fixed steps: nothing converged
+    assert set(conv.finder) == {"fourier", "bezier"} and (conv.converged == 0).all()
+    assert "Converged paths" in page
+
+
+def test_the_share_of_converged_paths_per_set_and_finder():
+    """Hand-counted: 1 of 4 fourier paths converged (a record from before the rule counts as
+    not converged), 2 of 2 bezier paths."""
+    table = pd.DataFrame(
+        rows("fourier", {(0, 1): 1.0, (0, 2): 1.0, (1, 2): 1.0, (1, 3): 1.0})
+        + rows("bezier", {(0, 1): 1.0, (0, 2): 1.0})
+    ).assign(
+        converged=[True, False, None, False, True, True],
+        steps=[40, 100, 100, 100, 60, 80],
+        best_step=[30, 100, 100, 90, 60, 80],
+    )
+    out = convergence(table).set_index("finder")
+    assert out.loc["fourier", "converged"] == 0.25 and out.loc["bezier", "converged"] == 1.0
+    assert out.loc["fourier", "median_steps"] == 100 and out.loc["bezier", "median_steps"] == 70
+    assert out.loc["fourier", "median_best_step"] == 95 and out.loc["fourier", "n"] == 4

@@ -8,6 +8,14 @@ Every finder reports the profile on that grid, height = max of the profile, leng
 |w(t_{m+1}) - w(t_m)|: finders are comparable. Entries: fourier (`lossland.pathfinder`, the
 paper's), linear, bezier, neb (modules here). A new finder is a yaml file plus a class with
 `find`; tests/test_finders.py tests every yaml it finds.
+
+Every trained finder takes the same mode settings (docs/paths.md#modes): `images_per_step`
+(each step's loss and gradient on a fresh random subset of the landscape's images, null = all:
+the paper's full batch), `tol` / `window` / `eval_every` (stop once the full-landscape
+objective's best value fell by less than `tol`, relative, over the last `window` steps; null =
+always `steps`, the paper's). Its draws come from its own generator, seeded by the path job from
+the record's identity (`seed` of `find`), so a rerun is identical. Whatever the mode, the
+profile, the height and the kept iterate come from the full landscape.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ from lossland.functional import BatchedLoss
 # Keys of cfg.finder the path job reads itself (the common grid, batching, memory).
 JOB_KEYS = ("name", "_target_", "n_points", "pairs_per_batch", "point_chunk", "image_chunk")
 # A preset sizes every trained finder by these; a finder without them (linear) ignores them.
-SHARED_KEYS = ("steps", "lr")
+SHARED_KEYS = ("steps", "lr", "images_per_step", "tol", "window", "eval_every")
+EVAL_EVERY = 10  # full-landscape evaluations of a stochastic or stopping run, in steps
+WINDOW = 100  # the stopping rule's window, in steps
 
 
 @dataclass
@@ -47,6 +57,8 @@ class PathResult:
     best_step: int  # updates before the kept iterate
     steps: int  # updates made
     history: list[float]  # the objective along the way
+    history_steps: list[int] | None = None  # the steps of `history` (None: every step from 0)
+    converged: bool = False  # the stopping rule held (False when it is off: tol null)
 
     def points(self) -> Tensor:
         """The path's points w(t_m) on the common grid, [M, N]."""
@@ -57,7 +69,7 @@ class Finder:
     """Base: `find(loss, w_i, w_j, t)` joins P pairs; `__call__` checks and normalises."""
 
     def __call__(
-        self, loss: BasisLoss | BatchedLoss, w_i: Tensor, w_j: Tensor, t: Tensor
+        self, loss: BasisLoss | BatchedLoss, w_i: Tensor, w_j: Tensor, t: Tensor, seed: int = 0
     ) -> list[PathResult]:
         if w_i.shape != w_j.shape or w_i.ndim != 2:
             raise LosslandError(
@@ -65,10 +77,69 @@ class Finder:
             )
         if not isinstance(loss, BasisLoss):
             loss = BasisLoss.of_points(loss)
-        return self.find(loss, w_i, w_j, t)
+        return self.find(loss, w_i, w_j, t, seed)
 
-    def find(self, loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor) -> list[PathResult]:
+    def find(
+        self, loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor, seed: int = 0
+    ) -> list[PathResult]:
+        """`seed`: of the finder's own draws (images per step), from the record's identity."""
         raise NotImplementedError
+
+
+class ImageDraws:
+    """Each step's images: all (`per_step` null or >= the landscape's size: the loss itself,
+    the paper's full batch) or a fresh uniform subset without replacement, whose mean loss and
+    gradient are unbiased estimates of the full ones; from a generator of its own."""
+
+    def __init__(self, loss: BasisLoss, per_step: int | None, seed: int) -> None:
+        n = loss.n_images
+        self.loss, self.all = loss, per_step is None or (n is not None and per_step >= n)
+        if not self.all:
+            loss.on_images(torch.zeros(0, dtype=torch.long))  # not a net's landscape: one line
+        self.per_step, self.generator = per_step, torch.Generator().manual_seed(seed)
+
+    def next(self) -> BasisLoss:
+        if self.all:
+            return self.loss
+        index = torch.randperm(int(self.loss.n_images), generator=self.generator)
+        return self.loss.on_images(index[: self.per_step].sort().values)
+
+
+class Stopping:
+    """The full-landscape objective's record, best value and stopping rule of P paths.
+
+    `record(k, objective)` at each full evaluation (step k); a path converges once its best
+    value fell by less than `tol` (relative) since the best of `window` steps earlier;
+    `done` once every path has. tol None: never (the paper's fixed number of steps).
+    """
+
+    def __init__(self, tol: float | None, window: int, n_paths: int) -> None:
+        self.tol, self.window = tol, window
+        self.steps: list[int] = []
+        self.values: list[Tensor] = []
+        self.best: list[Tensor] = []  # best so far, after each evaluation
+        self.converged = torch.zeros(n_paths, dtype=torch.bool)
+
+    def record(self, k: int, objective: Tensor) -> None:
+        objective = objective.detach().cpu()
+        best = objective if not self.best else torch.minimum(self.best[-1], objective)
+        self.steps.append(k)
+        self.values.append(objective)
+        self.best.append(best)
+        if self.tol is None or k < self.window:
+            return
+        before = max(n for n, s in enumerate(self.steps) if s <= k - self.window)
+        old = self.best[before]
+        drop = (old - best) / old.abs().clamp_min(1e-30)
+        self.converged |= drop < self.tol
+
+    @property
+    def done(self) -> bool:
+        return bool(self.converged.all())
+
+    def history(self) -> list[list[float]]:
+        """Each path's objective at the evaluations, [P][n_evaluations]."""
+        return torch.stack(self.values, 1).tolist()
 
 
 def build_finder(settings: Mapping[str, Any]) -> tuple[str, Finder]:
@@ -116,6 +187,8 @@ def path_results(
     best_step: Tensor | int,
     steps: int,
     history: list[list[float]],
+    history_steps: list[int] | None = None,
+    converged: Tensor | None = None,
 ) -> list[PathResult]:
     """One PathResult per path from [P, ...] tensors; the length is measured on the grid."""
     with torch.no_grad():
@@ -135,6 +208,8 @@ def path_results(
             best_step=int(best[p]),
             steps=steps,
             history=history[p],
+            history_steps=history_steps,
+            converged=bool(converged[p]) if converged is not None else False,
         )
         for p in range(len(theta))
     ]

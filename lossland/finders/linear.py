@@ -12,7 +12,9 @@ from lossland.finders import Finder, PathResult, line_phi, path_results, straigh
 class StraightLine(Finder):
     """No parameters and no optimisation: theta = (w_i, w_j), phi = (1 - t, t)."""
 
-    def find(self, loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor) -> list[PathResult]:
+    def find(
+        self, loss: BasisLoss, w_i: Tensor, w_j: Tensor, t: Tensor, seed: int = 0
+    ) -> list[PathResult]:
         profile = straight_profiles(loss, w_i, w_j, t)
         theta = torch.stack([w_i, w_j], 1)
         history: list[list[float]] = [[] for _ in range(len(w_i))]

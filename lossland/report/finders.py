@@ -133,6 +133,24 @@ def lower_than_straight(paired: dict[tuple, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TEST_COLUMNS)
 
 
+def convergence(paths: pd.DataFrame) -> pd.DataFrame:
+    """Per arch x set x landscape x finder: the share of paths whose stopping rule held
+    (issue 19; 'converged' is 0 where the rule was off, the paper's fixed steps) and the median
+    steps made and best step; records made before the rule existed count as not converged."""
+    rows = [
+        dict(zip([*GROUP, "finder"], key, strict=True))
+        | {
+            "n": len(g),
+            "converged": float(g.converged.fillna(False).astype(bool).mean()),
+            "median_steps": float(pd.to_numeric(g.steps).median()),
+            "median_best_step": float(pd.to_numeric(g.best_step).median()),
+        }
+        for key, g in paths.groupby([*GROUP, "finder"], sort=True)
+    ]
+    columns = [*GROUP, "finder", "n", "converged", "median_steps", "median_best_step"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def build(report: Any, prefer: Sequence[str] = ()) -> None:
     """Fill report.tables with the finder comparison; write finder_heights.csv, finder_tests.csv."""
     records = load_paths(report.out_dir, finder=None)
@@ -143,10 +161,11 @@ def build(report: Any, prefer: Sequence[str] = ()) -> None:
     paired = paired_heights(paths)
     report.tables["finder_heights"] = height_by_finder(paired)
     report.tables["finder_tests"] = lower_than_straight(paired)
+    report.tables["finder_convergence"] = convergence(paths[paths.finder != "linear"])
     report.finder_notes = [f"{where}: {why}" for where, why in notes]
     known = {(p.path, p.reason) for p in report.problems}
     report.problems += [Problem(w, why) for w, why in notes if (w, why) not in known]
-    for key in ("finder_heights", "finder_tests"):
+    for key in ("finder_heights", "finder_tests", "finder_convergence"):
         csv = report.tables[key].to_csv(index=False).encode()
         write_bytes(report.report_dir / f"{key}.csv", csv)
 
@@ -173,6 +192,11 @@ def section(report: Any) -> html.Section:
         "overstate the evidence (descriptive)."
     )
     s.table(report.tables["finder_tests"], "Lower than the straight line? (finder_tests.csv)")
+    s.text(
+        "Converged: the share of paths whose stopping rule held (finder.tol; off in the "
+        "paper's protocol of a fixed number of steps, whose paths count as not converged)."
+    )
+    s.table(report.tables["finder_convergence"], "Converged paths (finder_convergence.csv)")
     if getattr(report, "finder_notes", None):
         s.items(report.finder_notes)
     return s

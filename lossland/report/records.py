@@ -71,6 +71,8 @@ PATH_COLUMNS = [
     "length",
     "straight_length",
     "steps",
+    "best_step",
+    "converged",
     "best_objective",
     "wall_seconds",
     "device",
@@ -314,6 +316,8 @@ def path_row(rec: dict[str, Any]) -> dict[str, Any]:
         "length": float(rec.get("length", np.nan)),
         "straight_length": float(rec.get("straight_length", np.nan)),
         "steps": rec.get("steps"),
+        "best_step": rec.get("best_step"),
+        "converged": rec.get("converged"),  # None: a record from before the stopping rule
         "best_objective": rec.get("best_objective"),
         "wall_seconds": rec.get("wall_seconds"),
         "device": rec.get("device"),
