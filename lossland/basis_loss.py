@@ -63,6 +63,8 @@ class BasisLoss:
                 f"basis phi {list(phi.shape)} and parameters theta {list(theta.shape)} "
                 "must be [M, J] and [P, J, N]"
             )
+        if len(phi) == 0:  # no points (a 2-point path's inner points): nothing to score
+            return theta.new_zeros(len(theta), 0)
         fixed, free = theta[:, :n_fixed].detach(), theta[:, n_fixed:]
         return _BasisLossFn.apply(self.value_and_grad, phi.detach(), fixed, free)
 

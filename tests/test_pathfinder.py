@@ -133,3 +133,10 @@ def test_bad_endpoints_are_one_line_errors():
         find_paths(double_well, torch.zeros(2), torch.zeros(2))
     with pytest.raises(LosslandError, match="at least 2 points"):
         find_path(double_well, torch.zeros(2), torch.ones(2), n_points=1)
+
+
+def test_a_two_point_path_is_its_endpoints():
+    """M = 2 leaves no inner point to move: the profile is the two end losses, by hand."""
+    w_i, w_j = torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, -1.0]])
+    result = find_path(lambda w: w.pow(2).sum(1), w_i[0], w_j[0], n_points=2, steps=3)
+    assert result.profile.tolist() == [5.0, 10.0] and result.height == 10.0
