@@ -206,8 +206,8 @@ def section(root: Path, aligned_root: Path = Path("records/fcp-aligned")) -> lis
         *path_tables(root, aligned_root),
         "",
         "Paths in the fast mode (`preset=fast_paths`: the paper's 100 Adam steps, each on 5,000 "
-        "random images of the landscape; heights a median 3.7% above full batch, every Fig. 4 verdict "
-        "kept, see the path modes section), the authors' line search, every committed pair "
+        "random images of the landscape; heights a median 3.7% above full batch, every Fig. 4 "
+        "verdict kept, see the path modes section), the authors' line search, every committed pair "
         "found again unaligned and aligned with the same settings (`records/fcp-modes/fast`); "
         "the solution is the unit of the test (permutation test of the mean difference, "
         "two-sided):",
