@@ -76,11 +76,7 @@ step cuda-sweep 75 $PY -m lossland.train -m arch=fcp,lenet,lstm,ae opt=sgd,lbfgs
 PATHS=(-m arch=fcp,lenet,lstm,ae set=bfgs-train,sgd-train landscape=train n_runs=75 n_select=4
   n_pairs=1 device=cuda "${SMALL[@]}")
 step paths-exact 40 $PY -m lossland.paths "${PATHS[@]}"
-if [ -f conf/preset/fast_paths.yaml ]; then  # FAST MODE: the stochastic path finder (issue 19)
-  step paths-fast 25 $PY -m lossland.paths "${PATHS[@]}" preset=fast_paths finder.images_per_step=500
-else
-  row paths-fast "not run" 0 "no conf/preset/fast_paths.yaml here (issue 19's fast mode not merged)"
-fi
+step paths-fast 25 $PY -m lossland.paths "${PATHS[@]}" preset=fast_paths finder.images_per_step=500
 step paths-tf32 25 $PY -m lossland.paths "${PATHS[@]}" tf32=true
 step tf32-heights 10 $PY benchmarks/tf32_paths.py "$SWEEP"
 step train-throughput 60 $PY benchmarks/train_throughput.py --root "$ROOT" --ks 1,75 \
