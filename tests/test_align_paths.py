@@ -19,8 +19,11 @@ from tests.conftest import REPO
 from tests.test_path_job import paths_cfg
 
 COMMITTED_ROOTS = [REPO / "records"]
-COMMITTED_PAIRS = sorted(
-    p for root in COMMITTED_ROOTS for p in root.glob("**/paths/**/pair=*.json")
+COMMITTED_PAIRS = sorted(  # unaligned: an aligned record (<set>@<method>) is not at the default
+    p
+    for root in COMMITTED_ROOTS
+    for p in root.glob("**/paths/**/pair=*.json")
+    if "@" not in p.relative_to(root).as_posix()
 )
 
 

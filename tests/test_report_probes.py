@@ -3,6 +3,8 @@ with scipy's permutation test."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -68,15 +70,16 @@ def test_verdict_is_honest_about_small_n():
 
 
 def test_report_with_and_without_probes(mnist_root, tiny_sweep, tmp_path):
-    bare = build_report(tiny_sweep, report_dir=tmp_path / "bare")
-    if not (tiny_sweep / "probes").exists():
-        assert "No probe records" in bare.index.read_text()
+    out = tmp_path / "sweep"  # its own copy of the runs: other tests add path records (and with
+    shutil.copytree(tiny_sweep / "train", out / "train")  # them other versions of the sets)
+    bare = build_report(out, report_dir=tmp_path / "bare")
+    assert "No probe records" in bare.index.read_text()
     for probe, more in (("hessian", ["probe.trace_samples=2"]), ("slice", ["probe.n_2d=3"])):
         for set_name in ("bfgs-train", "sgd-train"):
-            over = [f"dataset.root={mnist_root}", f"out_dir={tiny_sweep}", *FAST]
+            over = [f"dataset.root={mnist_root}", f"out_dir={out}", *FAST]
             cfg = compose("probe", [*over, f"probe={probe}", f"set={set_name}", *more])
             run_probe(probe_paths(cfg))
-    report = build_report(tiny_sweep, report_dir=tmp_path / "full")
+    report = build_report(out, report_dir=tmp_path / "full")
     page = report.index.read_text()
     assert "Landscape probes" in page and "permutation test" in page
     assert (tmp_path / "full/fig_probe_hessian.png").exists()
