@@ -16,7 +16,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max
 .scroll { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.88em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; overflow-wrap: normal; }
-td { white-space: nowrap; } table.text td { white-space: normal; overflow-wrap: anywhere; }
+td { white-space: nowrap; } table.text td { white-space: normal; overflow-wrap: break-word; }
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 tr.paper td { color: #777; font-style: italic; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
