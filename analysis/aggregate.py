@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from lossland.cli import run_reporting_errors
-from lossland.errors import LosslandError
+from lossland.core.errors import LosslandError
+from lossland.launch.cli import run_reporting_errors
 from lossland.report import build_report
 from lossland.report.tables import to_markdown
 

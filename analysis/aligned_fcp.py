@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lossland.core.storage import probe_task_dirs
 from lossland.report import aligned as aligned_paths
 from lossland.report import stats
 from lossland.report.records import load_paths
-from lossland.storage import probe_task_dirs
-from lossland.study import load_study
+from lossland.study.design import load_study
 
 PAPER = load_study("paper")
 VARIANTS = {"fcp-authors": "the authors' line search", "fcp-spec": "the spec line search"}
@@ -183,7 +183,7 @@ def section(root: Path, aligned_root: Path = Path("records/fcp-aligned")) -> lis
         "",
         "Each committed pair's second solution permuted (hidden units renumbered; the same "
         "function) to match the first by weight matching (Ainsworth et al. 2023; "
-        "`lossland.matching`), from the records `jobs/align_fcp_cpu.sh` writes under "
+        "`lossland.nets.matching`), from the records `jobs/align_fcp_cpu.sh` writes under "
         f"`{aligned_root}`. Barrier: the interpolation barrier, max over alpha in [0, 1] "
         "(11 points, step 0.1) of the loss on the straight line minus the chord between its "
         "end losses, on all 50,000 training (or 10,000 test) images.",

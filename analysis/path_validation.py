@@ -20,7 +20,7 @@ import pandas as pd
 
 from lossland.report import stats
 from lossland.report.records import load_paths
-from lossland.study import load_study
+from lossland.study.design import load_study
 
 PAPER = load_study("paper")
 KEY = ["set", "landscape", "i", "j"]

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lossland import data, storage
-from lossland.lbfgs_gss import LBFGSGSS
-from lossland.models import build_model, loss_from_outputs, set_flat
+from lossland import data
+from lossland.core import storage
+from lossland.nets.modules import build_model, loss_from_outputs, set_flat
+from lossland.train.lbfgs_gss import LBFGSGSS
 
 
 def continue_run(w: np.ndarray, x, y, dtype, iters: int, line_search: str) -> dict:

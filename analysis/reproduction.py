@@ -20,12 +20,12 @@ import pandas as pd
 from aligned_fcp import section as aligned_section  # analysis/, beside this script
 from path_validation import section as path_modes_section
 
-from lossland import storage
+from lossland.core import storage
 from lossland.report import claims, stats
 from lossland.report.records import load_paths, load_runs
 from lossland.report.sets import load_sets
 from lossland.report.tables import PAPER_TABLE1, PAPER_TABLE_S1
-from lossland.study import load_study
+from lossland.study.design import load_study
 
 PAPER = load_study("paper")  # its sets, height tests and weight-space comparisons
 

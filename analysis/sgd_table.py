@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossland import storage
+from lossland.core import storage
 from lossland.report.tables import paper_table1
 
 BUDGETS = (30, 100)  # epochs; each read off the recorded curves

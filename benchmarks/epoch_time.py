@@ -14,11 +14,11 @@ import argparse
 import torch
 from timing import timed  # benchmarks/timing.py, beside this script
 
+from lossland.core.device import resolve_device
 from lossland.data import load_split
-from lossland.lbfgs_gss import LBFGSGSS
-from lossland.models import batch_loss, build_model, evaluate
-from lossland.trainers import full_batch_epoch, minibatch_epoch
-from lossland.training import resolve_device
+from lossland.nets.modules import batch_loss, build_model, evaluate
+from lossland.train.lbfgs_gss import LBFGSGSS
+from lossland.train.optimizers import full_batch_epoch, minibatch_epoch
 
 
 def time_arch(arch: str, train, test, device: torch.device, lbfgs_iters: int) -> dict[str, float]:

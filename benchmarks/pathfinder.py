@@ -44,12 +44,14 @@ from omegaconf import OmegaConf
 from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
-from lossland import archs, cpu, sizing
-from lossland.basis_loss import basis_loss_fn
+from lossland import sizing
+from lossland.core import cpu
+from lossland.core.device import resolve_device
 from lossland.data import load_split
-from lossland.models import build_model, get_flat
-from lossland.path_job import point_chunk_for
-from lossland.pathfinder import (
+from lossland.nets import archs
+from lossland.nets.modules import build_model, get_flat
+from lossland.paths.basis_loss import basis_loss_fn
+from lossland.paths.finders.fourier import (
     LAM,
     N_FOURIER,
     N_POINTS,
@@ -62,7 +64,7 @@ from lossland.pathfinder import (
     sampled_objective,
     t_grid,
 )
-from lossland.training import resolve_device
+from lossland.paths.job import point_chunk_for
 
 
 def endpoints(arch: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,7 +191,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cpu.tune()  # as every entry point does (lossland.cli)
+    cpu.tune()  # as every entry point does (lossland.launch.cli)
     device = resolve_device(args.device)
     train = load_split(args.root, "train", device, limit=args.images)
     unsized = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "paths.yaml").finder

@@ -33,15 +33,15 @@ import math
 import torch
 from timing import timed as timed_once  # benchmarks/timing.py, beside this script
 
-from lossland import archs
+from lossland.core.device import resolve_device
 from lossland.data import load_split
-from lossland.functional import batched_loss_fn
-from lossland.models import build_model, get_flat, loss_from_outputs, set_flat
+from lossland.nets import archs
+from lossland.nets.batched import batched_loss_fn
+from lossland.nets.modules import build_model, get_flat, loss_from_outputs, set_flat
 from lossland.probes.hvp import Curvature
 from lossland.probes.intrinsic import Intrinsic
 from lossland.probes.noise import batch_gradients
 from lossland.report.tables import to_markdown
-from lossland.training import resolve_device
 
 TEST_IMAGES = 10_000  # interp scores the test split too
 POINTS = {"perturb": 41, "slice": 41 + 21 * 21}

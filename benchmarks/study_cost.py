@@ -21,19 +21,21 @@ import argparse
 import statistics
 
 import torch
+from lossland.sizing import sized_finder
 from omegaconf import OmegaConf
 from pathfinder import MODES, mode_unit_seconds, path_seconds  # benchmarks/, beside this
 from train_throughput import OPT, median_seconds, pack_epoch, seq_epoch
 
-from lossland import archs, cpu, packs
-from lossland.basis_loss import basis_loss_fn
-from lossland.config import compose
+from lossland.core import cpu
+from lossland.core.config import compose
+from lossland.core.device import resolve_device
 from lossland.data import load_split
-from lossland.models import build_model, get_flat
-from lossland.path_job import point_chunk_for
-from lossland.sizing import sized_finder
-from lossland.study import load_study
-from lossland.training import resolve_device
+from lossland.nets import archs
+from lossland.nets.modules import build_model, get_flat
+from lossland.paths.basis_loss import basis_loss_fn
+from lossland.paths.job import point_chunk_for
+from lossland.study.design import load_study
+from lossland.train import packs
 
 SEEDS, N_TRAIN, N_TEST, PAIRS = 75, 50_000, 10_000, 300
 SETS = {land: len(names) for land, names in load_study().landscapes.items()}  # sets per landscape
@@ -75,7 +77,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2, help="timed epochs / steps per unit")
     global ARGS
     ARGS = args = parser.parse_args()
-    cpu.tune()  # as every entry point does (lossland.cli)
+    cpu.tune()  # as every entry point does (lossland.launch.cli)
     device = resolve_device(args.device)
     gpu = device.type == "cuda"
     k = args.k or (75 if gpu else 16)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossland import identity
+from lossland.core import identity
 
 
 def heights(out_dir: Path) -> dict[tuple, dict[bool, dict]]:

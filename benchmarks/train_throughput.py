@@ -1,11 +1,11 @@
-"""Seed-epochs per second: a pack of k seeds (lossland.packs) against the one-seed loop.
+"""Seed-epochs per second: a pack of k seeds (lossland.train.packs) against the one-seed loop.
 
     python benchmarks/train_throughput.py [--archs fcp,ae] [--opts sgd] [--ks 1,4,16,75]
                                           [--epochs 2] [--images 50000] [--device auto]
 
 An epoch is what a training task does per epoch: the SGD pass over `--images` training images
 (64-image steps; L-BFGS-GSS: one iteration) plus the full train and test losses it records.
-`seq` trains seeds one by one (`trainers.minibatch_epoch` / `full_batch_epoch` and
+`seq` trains seeds one by one (`optimizers.minibatch_epoch` / `full_batch_epoch` and
 `models.evaluate`); `pack`
 trains k seeds as one batched model (`packs.sgd_pack_epoch` or `lbfgs_pack.lbfgs_pack_step`,
 then one batched evaluation). Seq and pack epochs are
@@ -23,24 +23,25 @@ import statistics
 from collections.abc import Callable
 
 import torch
+from lossland.sizing import eval_chunk
 from omegaconf import OmegaConf
 from pathfinder import matmul_gflops  # benchmarks/pathfinder.py, beside this script
 from timing import timed
 
-from lossland import cpu, packs, trainers
+from lossland.core import cpu
+from lossland.core.device import resolve_device
 from lossland.data import load_split
-from lossland.functional import batched_loss_fn, packed_loss_fn, unflatten, widest_layer
-from lossland.lbfgs_gss import LBFGSGSS
-from lossland.lbfgs_pack import lbfgs_pack_step
-from lossland.models import batch_loss, build_model, evaluate, get_flat, loss_from_outputs
-from lossland.sizing import eval_chunk
-from lossland.trainers import full_batch_epoch, minibatch_epoch
-from lossland.training import resolve_device
+from lossland.nets.batched import batched_loss_fn, packed_loss_fn, unflatten, widest_layer
+from lossland.nets.modules import batch_loss, build_model, evaluate, get_flat, loss_from_outputs
+from lossland.train import optimizers, packs
+from lossland.train.lbfgs_gss import LBFGSGSS
+from lossland.train.lbfgs_pack import lbfgs_pack_step
+from lossland.train.optimizers import full_batch_epoch, minibatch_epoch
 
 OPT = {
     "sgd": OmegaConf.create(
         {
-            "_target_": "lossland.trainers.Minibatch",
+            "_target_": "lossland.train.optimizers.Minibatch",
             "name": "sgd",
             "optimizer": "torch.optim.SGD",
             "lr": 0.01,
@@ -50,7 +51,7 @@ OPT = {
     ),
     "lbfgs": OmegaConf.create(
         {
-            "_target_": "lossland.trainers.FullBatchLBFGSGSS",
+            "_target_": "lossland.train.optimizers.FullBatchLBFGSGSS",
             "name": "lbfgs",
             "history_size": 10,
             "max_evals": 6,
@@ -91,7 +92,7 @@ def pack_epoch(arch: str, opt: str, k: int, train, test, device) -> Callable[[],
 
     def epoch() -> None:
         if opt == "sgd":
-            steps = packs.StackedOptimizer(trainers.trainer(OPT["sgd"]), {})  # fresh state
+            steps = packs.StackedOptimizer(optimizers.trainer(OPT["sgd"]), {})  # fresh state
             batch = int(OPT["sgd"].batch_size)
             packs.sgd_pack_epoch(unflatten(arch, w), step_losses, train, batch, steps, gens)
         else:
@@ -152,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cpu.tune()  # as every entry point does (lossland.cli)
+    cpu.tune()  # as every entry point does (lossland.launch.cli)
     device = resolve_device(args.device)
     train = load_split(args.root, "train", device, args.images)
     test = load_split(args.root, "test", device)

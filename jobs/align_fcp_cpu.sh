@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Full-data fcp modulo permutation symmetry (issue 21), on a CPU: the committed solutions of
 # jobs/reproduce_fcp_cpu.sh ($ROOT/fcp-spec, $ROOT/fcp-authors), each pair's second endpoint
-# permuted to match its first by weight matching (lossland.matching). Resumable: every finished
+# permuted to match its first by weight matching (lossland.nets.matching). Resumable: every finished
 # record is skipped. Records go under $OUT/<variant>/ (committed); its train/ links to the
 # variant's training records, so the sets (and their hashes) are the committed ones.
 #
@@ -42,7 +42,7 @@ done
 
 interp() {  # out_dir set align
   echo "== $(date -u +%H:%M:%S) interp $1 $2 align=$3"
-  $PY -m lossland.probe probe=interp "set=$2" "out_dir=$1" $SETTINGS probe.n_pairs=6 \
+  $PY -m lossland.probes probe=interp "set=$2" "out_dir=$1" $SETTINGS probe.n_pairs=6 \
     probe.alpha_min=0 probe.alpha_max=1 probe.n_alpha=11 probe.cross=false "probe.align=$3"
 }
 paths() {  # out_dir set landscape

@@ -14,6 +14,6 @@ python -m lossland.paths -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
   set=bfgs-train,bfgs-test,sgd-train,sgd-test landscape=train shard='range(12)' shard_size=25
 python -m lossland.paths -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
   set=bfgs-test,sgd-test landscape=test shard='range(12)' shard_size=25
-python -m lossland.probe -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
+python -m lossland.probes -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
   set=bfgs-train,bfgs-test,sgd-train,sgd-test probe=hessian,noise,perturb,interp,slice
 python analysis/aggregate.py out_dir=outputs

@@ -1,5 +1,5 @@
 """lossland: maps the loss landscapes that different optimizers find (Yu & Morozov)."""
 
-from lossland.errors import LosslandError
+from lossland.core.errors import LosslandError
 
 __all__ = ["LosslandError"]

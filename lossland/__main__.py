@@ -6,10 +6,10 @@ COMMANDS = {
     "python -m lossland.data download root=DIR": "fetch MNIST (the official bytes, checked)",
     "python -m lossland.train": "train runs (arch, opt, seed; -m for a sweep)",
     "python -m lossland.paths": "find paths between a solution set's pairs (finder=...)",
-    "python -m lossland.probe": "probe a set's solutions (probe=hessian|noise|slice|...)",
+    "python -m lossland.probes": "probe a set's solutions (probe=hessian|noise|slice|...)",
     "python -m lossland.evaluate": "the loss of every weight vector in a .npy file",
     "python -m lossland.align": "renumber a file's hidden units to match a reference's",
-    "python -m lossland.toy": "the paper's toy landscape (Fig. 3)",
+    "python -m lossland.paths.toy": "the paper's toy landscape (Fig. 3)",
     "python analysis/aggregate.py out_dir=DIR": "the report (tables, figures, index.html)",
 }
 

@@ -1,7 +1,7 @@
 """`python -m lossland.align arch=ARCH weights=FILE.npy reference=REF.npy out=OUT.npy`
 
 Each row of FILE with its hidden units renumbered to match REF's row of the same index (or
-REF's only row), by weight matching (lossland.matching): the same functions, in the numbering
+REF's only row), by weight matching (lossland.nets.matching): the same functions, in the numbering
 closest to the reference. OUT is float32 and FILE's shape; a table of the distances before and
 after goes to the terminal. Every input is checked before any row is aligned.
 """
@@ -17,13 +17,15 @@ import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from lossland import archs, storage
-from lossland.cli import run_reporting_errors
-from lossland.config import CONF_DIR, register_configs
-from lossland.errors import LosslandError
-from lossland.matching import align, check_setting
-from lossland.models import load_weight_file
-from lossland.progress import progress
+from lossland.core import storage
+from lossland.core.conf import CONF_DIR
+from lossland.core.config import register_configs
+from lossland.core.errors import LosslandError
+from lossland.core.progress import progress
+from lossland.launch.cli import run_reporting_errors
+from lossland.nets import archs
+from lossland.nets.matching import align, check_setting
+from lossland.nets.modules import load_weight_file
 
 register_configs()
 

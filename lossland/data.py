@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lossland import storage
-from lossland.errors import LosslandError
+from lossland.core import storage
+from lossland.core.errors import LosslandError
 
 SPLITS = ("train", "valid", "test")
 N_TRAIN = 50_000  # the paper's N: the first 50,000 of the official 60,000 training images
@@ -270,3 +270,9 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@lru_cache(maxsize=8)
+def cached_split(root: str, split: str, device: str, limit: int | None) -> Split:
+    """Jobs of one local multirun share the process: load each split onto the device once."""
+    return load_split(root, split, device, limit)

@@ -15,12 +15,16 @@ import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
 
-from lossland import archs, checks, data, storage
-from lossland.cli import run_reporting_errors
-from lossland.config import CONF_DIR, register_configs
-from lossland.models import build_model, evaluate, load_weight_file, set_flat
-from lossland.progress import log, progress
-from lossland.training import resolve_device
+from lossland import data
+from lossland.core import storage
+from lossland.core.conf import CONF_DIR
+from lossland.core.config import register_configs
+from lossland.core.device import resolve_device
+from lossland.core.progress import log, progress
+from lossland.launch import checks
+from lossland.launch.cli import run_reporting_errors
+from lossland.nets import archs
+from lossland.nets.modules import build_model, evaluate, load_weight_file, set_flat
 
 register_configs()
 

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lossland import numerics
-from lossland.basis_loss import basis_loss_fn
+from lossland.core import numerics
 from lossland.data import load_split
-from lossland.functional import batched_loss_fn
-from lossland.lbfgs_gss import LBFGSGSS
-from lossland.models import build_model, get_flat, loss_from_outputs, set_flat
-from lossland.pathfinder import find_path
+from lossland.nets.batched import batched_loss_fn
+from lossland.nets.modules import build_model, get_flat, loss_from_outputs, set_flat
+from lossland.paths.basis_loss import basis_loss_fn
+from lossland.paths.finders.fourier import find_path
 from lossland.probes.hvp import Curvature
+from lossland.train.lbfgs_gss import LBFGSGSS
 
 ARCHS = ("fcp", "lenet", "lstm", "ae")
 N_IMAGES = 256

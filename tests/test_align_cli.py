@@ -9,10 +9,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from lossland import archs, symmetry
 from lossland.align import align_file
-from lossland.errors import LosslandError
-from lossland.models import build_model, get_flat
+from lossland.core.errors import LosslandError
+from lossland.nets import archs, symmetry
+from lossland.nets.modules import build_model, get_flat
 from tests.conftest import run_module
 
 
@@ -76,7 +76,9 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     np.save(three := tmp_path / "three.npy", np.concatenate([ref, ref[:1]]))
     fails("reference .* has 2 rows and weights .* 3", weights=three)
     archs.register(
-        OmegaConf.create({"name": "fcp_nosym", "_target_": "lossland.models.FCP", "n_prm": 42200})
+        OmegaConf.create(
+            {"name": "fcp_nosym", "_target_": "lossland.nets.modules.FCP", "n_prm": 42200}
+        )
     )
     fails("arch fcp_nosym declares no permutation symmetry", arch="fcp_nosym")
     align_file("fcp", str(good), str(ref_file), str(out))

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from lossland import identity, symmetry
-from lossland.config import compose
-from lossland.errors import LosslandError
-from lossland.functional import batched_loss_fn
-from lossland.path_job import run_paths, set_dir_of, solution_of
+from lossland.core import identity
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.nets import symmetry
+from lossland.nets.batched import batched_loss_fn
+from lossland.paths.job import run_paths, set_dir_of, solution_of
 from lossland.probes import interp
 from tests.conftest import REPO
 from tests.test_path_job import paths_cfg
@@ -104,7 +105,7 @@ def test_the_interp_probe_aligns_its_second_endpoint(mnist_root):
 
     split = load_split(mnist_root, "train", limit=200)
     torch.manual_seed(0)
-    from lossland.models import build_model, get_flat
+    from lossland.nets.modules import build_model, get_flat
 
     w = 5 * get_flat(build_model("fcp"))  # large enough that the midpoint's loss differs
     sym = symmetry.of("fcp")

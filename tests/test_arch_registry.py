@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector
 
-from lossland import archs, functional
+from lossland.core.errors import LosslandError
 from lossland.data import load_split
-from lossland.errors import LosslandError
+from lossland.nets import archs, batched
 
 ENTRIES = sorted(p.stem for p in archs.ARCH_DIR.glob("*.yaml"))
 REFERENCE_LOSS = {  # the module's loss, by the entry's `loss`, from torch itself
@@ -41,7 +41,7 @@ def check_n_prm(name: str) -> None:
 def check_flat_layout(name: str) -> None:
     model = seeded_module(name, 3)
     w = parameters_to_vector(model.parameters()).detach()
-    params = functional.unflatten(name, w)
+    params = batched.unflatten(name, w)
     assert list(params) == [n for n, _ in model.named_parameters()]  # the same order
     for n, p in model.named_parameters():
         assert torch.equal(params[n], p.detach()), n
@@ -55,17 +55,17 @@ def check_batched_losses(name: str, x: torch.Tensor, y: torch.Tensor) -> None:
     with torch.no_grad():
         expected = torch.stack([loss(m(x), x, y) for m in models])
         torch.testing.assert_close(
-            functional.batched_loss_fn(name, "softplus", x, y)(w), expected, rtol=RTOL, atol=0
+            batched.batched_loss_fn(name, "softplus", x, y)(w), expected, rtol=RTOL, atol=0
         )
         # one vector goes through the module itself (path jobs' one point per call)
         torch.testing.assert_close(
-            functional.batched_loss_fn(name, "softplus", x, y)(w[1:2]),
+            batched.batched_loss_fn(name, "softplus", x, y)(w[1:2]),
             expected[1:2],
             rtol=RTOL,
             atol=0,
         )
         torch.testing.assert_close(
-            functional.batched_loss_fn(name, "softplus", x, y, twice=True)(w),
+            batched.batched_loss_fn(name, "softplus", x, y, twice=True)(w),
             expected,
             rtol=RTOL,
             atol=0,
@@ -73,7 +73,7 @@ def check_batched_losses(name: str, x: torch.Tensor, y: torch.Tensor) -> None:
         # packed: each vector on its own images (as a training pack's seeds)
         xs = torch.stack([x[k::3][:8] for k in range(3)])
         ys = torch.stack([y[k::3][:8] for k in range(3)])
-        packed = functional.packed_loss_fn(name, "softplus")(functional.unflatten(name, w), xs, ys)
+        packed = batched.packed_loss_fn(name, "softplus")(batched.unflatten(name, w), xs, ys)
         alone = torch.stack([loss(m(xs[k]), xs[k], ys[k]) for k, m in enumerate(models)])
         torch.testing.assert_close(packed, alone, rtol=RTOL, atol=0)
 
@@ -107,11 +107,11 @@ def test_batched_loss_of_three_vectors_is_the_modules_loss_for_each(name, images
 def test_a_twin_says_how_wide_it_is(name):
     twin = archs.get(name).batched
     assert twin is None or (isinstance(twin.widest, int) and twin.widest > 0)
-    assert functional.widest_layer(name) > 0
+    assert batched.widest_layer(name) > 0
 
 
 def test_widest_layer_of_the_plain_nets():
-    assert [functional.widest_layer(a) for a in ("fcp", "lenet", "ae")] == [50, 6 * 28 * 28, 784]
+    assert [batched.widest_layer(a) for a in ("fcp", "lenet", "ae")] == [50, 6 * 28 * 28, 784]
 
 
 def test_a_bad_entry_is_one_line():

@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lossland import archs
-from lossland.basis_loss import BasisLoss, basis_loss_fn, first_layer_plan
+from lossland.core.errors import LosslandError
 from lossland.data import load_split
-from lossland.errors import LosslandError
-from lossland.functional import batched_loss_fn
-from lossland.models import build_model, get_flat
-from lossland.pathfinder import fourier_phi, t_grid
+from lossland.nets import archs
+from lossland.nets.batched import batched_loss_fn
+from lossland.nets.modules import build_model, get_flat
+from lossland.paths.basis_loss import BasisLoss, basis_loss_fn, first_layer_plan
+from lossland.paths.finders.fourier import fourier_phi, t_grid
 
 # float32: losses of order 1 to a few ulps; gradients are sums over images and points taken
 # in another order (basis first vs points first), measured within 5e-7 of their largest entry

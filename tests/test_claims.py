@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lossland import numerics
+from lossland.core import numerics
 from lossland.report import claims
 from lossland.report.claims import Claim, Evidence
 from lossland.report.records import PATH_COLUMNS, load_paths
-from lossland.solution_sets import build_set, finished_runs
+from lossland.study.sets import build_set, finished_runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,8 +108,20 @@ def test_runs_read_the_test_curve_at_w_train_and_its_rise():
                           "min_train_loss": 1e-9, "test_loss_at_w_test": 0.1,
                           "w_train_epoch": 3, "sig": "s"}])  # fmt: skip
     test = [0.5, 0.1, 0.2, 0.4, 0.6]  # minimum 0.1, at w_train (epoch 3) 0.4, ends at 0.6
-    curves = pd.DataFrame([{"arch": "fcp", "opt": "lbfgs", "seed": 1, "split": "test",
-                            "epoch": k, "loss": x, "sig": "s"} for k, x in enumerate(test)])
+    curves = pd.DataFrame(
+        [
+            {
+                "arch": "fcp",
+                "opt": "lbfgs",
+                "seed": 1,
+                "split": "test",
+                "epoch": k,
+                "loss": x,
+                "sig": "s",
+            }
+            for k, x in enumerate(test)
+        ]
+    )
     row = claims.run_rows(runs, curves).iloc[0]
     assert row.test_at_w_train == pytest.approx(0.4) and row.rise == pytest.approx(5.0)
 
@@ -123,6 +135,7 @@ def test_a_net_of_the_paper_gets_every_claim_with_its_exceptions(monkeypatch):
                              "test_loss_at_w_test": test + rng.random(5) * 1e-3,
                              "test_at_w_train": test + rng.random(5) * 1e-3,
                              "rise": rise + rng.random(5) * 1e-3})  # fmt: skip
+
     sets = {f"{o}-{w}": rng.normal(0, s, (5, 40)) for o, s in (("bfgs", 2.0), ("sgd", 1.0))
             for w in ("train", "test")}  # fmt: skip
     ev = Evidence("ae", {"lbfgs": runs(0.017, 0.017, 0.0), "sgd": runs(0.045, 0.045, 0.0)},

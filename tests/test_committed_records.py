@@ -1,7 +1,7 @@
 """The committed study records (records/<variant>/, written by jobs/*.sh) are found where the
 report and analysis/reproduction.py look for them: every file that git would commit there is
 loaded by the normal loading code (lossland.report.records), readable, and lies in the
-directory of its own signature (lossland.identity). The enumeration of files is os.walk's,
+directory of its own signature (lossland.core.identity). The enumeration of files is os.walk's,
 independent of the storage layout code; symlinked trees (fcp-authors -> fcp-spec's SGD) count
 under each variant that links them."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lossland import identity
+from lossland.core import identity
 from lossland.report.records import load_paths, load_runs
 from tests.conftest import REPO
 

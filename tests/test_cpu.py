@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from lossland import cpu
+from lossland.core import cpu
 from tests.conftest import REPO
 
 
@@ -60,7 +60,7 @@ def test_large_tensors_come_from_the_heap():
 
 
 def test_entry_points_tune(monkeypatch):
-    from lossland import cli
+    from lossland.launch import cli
 
     calls = []
     monkeypatch.setattr(cpu, "keep_freed_memory", lambda: calls.append("memory") or True)

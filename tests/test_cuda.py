@@ -21,15 +21,17 @@ import numpy as np
 import pytest
 import torch
 
-from lossland import numerics, packs, sizing, storage, training
-from lossland.basis_loss import basis_loss_fn
+from lossland.core import memory, numerics, storage
+from lossland.core.storage import CHECKPOINT_FILE, RESULT_FILE
 from lossland.data import load_split
-from lossland.functional import batched_loss_fn
-from lossland.models import build_model, get_flat, loss_from_outputs
-from lossland.path_job import run_paths, set_dir_of
-from lossland.pathfinder import find_path
-from lossland.probe_job import run_probe
-from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
+from lossland.nets.batched import batched_loss_fn
+from lossland.nets.modules import build_model, get_flat, loss_from_outputs
+from lossland.paths import sizing
+from lossland.paths.basis_loss import basis_loss_fn
+from lossland.paths.finders.fourier import find_path
+from lossland.paths.job import run_paths, set_dir_of
+from lossland.probes.job import run_probe
+from lossland.train import packs, seed_run, task
 from tests import cuda_refs
 from tests.test_packs import EVERY_OPT, Killed, lbfgs_close, opt_of, pack_of, records_close, tiny
 from tests.test_path_job import paths_cfg
@@ -61,7 +63,7 @@ def test_pack_equals_the_seeds_alone_on_cuda(mnist_root, tmp_path, arch, opt):
     packed = packs.train_pack(runs, CUDA)
     for run, record in zip(runs, packed, strict=True):
         alone = tiny(mnist_root, tmp_path / "alone", *settings, f"seed={run.seed}")
-        expected = training.train_one(alone, training.run_dir(alone))
+        expected = seed_run.train_one(alone, seed_run.run_dir(alone))
         assert record["device"] == expected["device"] == "cuda"
         assert record["numerics"] == expected["numerics"] == numerics.Numerics("cuda").record()
         records_close(expected, record, rtol=RTOL)
@@ -101,7 +103,7 @@ def test_killed_pack_resumes_on_cuda(mnist_root, tmp_path, monkeypatch, opt):
     monkeypatch.setattr(packs, "record_epochs", dying_at(5))
     with pytest.raises(Killed):
         packs.train_pack(broken, CUDA)
-    assert all((training.run_dir(r) / CHECKPOINT_FILE).exists() for r in broken)
+    assert all((seed_run.run_dir(r) / CHECKPOINT_FILE).exists() for r in broken)
     monkeypatch.setattr(packs, "record_epochs", record_epochs)
     for a, b in zip(expected, packs.train_pack(broken, CUDA), strict=True):
         records_close(a, b, rtol=RTOL)
@@ -117,20 +119,20 @@ def test_a_checkpoint_resumes_on_the_other_device(
     uninterrupted on the CPU, within RTOL."""
     cfg = tiny(mnist_root, tmp_path, *opt_of(opt), f"device={first}")
     whole = tmp_path / "whole"
-    expected = training.train_one(tiny(mnist_root, tmp_path, *opt_of(opt), "device=cpu"), whole)
+    expected = seed_run.train_one(tiny(mnist_root, tmp_path, *opt_of(opt), "device=cpu"), whole)
     broken = tmp_path / "broken"
-    record_epoch = training.record_epoch
+    record_epoch = seed_run.record_epoch
 
     def dying(state, *args):
         if state.epoch == 5:
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(training, "record_epoch", dying)
+    monkeypatch.setattr(task, "record_epoch", dying)
     with pytest.raises(Killed):
-        training.train_one(cfg, broken)
-    monkeypatch.setattr(training, "record_epoch", record_epoch)
-    resumed = training.train_one(tiny(mnist_root, tmp_path, *opt_of(opt), f"device={then}"), broken)
+        seed_run.train_one(cfg, broken)
+    monkeypatch.setattr(task, "record_epoch", record_epoch)
+    resumed = seed_run.train_one(tiny(mnist_root, tmp_path, *opt_of(opt), f"device={then}"), broken)
     assert resumed["device"] == then and not (broken / CHECKPOINT_FILE).exists()
     records_close(expected, resumed, rtol=RTOL)
 
@@ -202,16 +204,16 @@ def test_a_probe_job_on_cuda_is_the_cpu_job(mnist_root, tiny_sweep, tmp_path):
 def test_checkpoints_hold_no_cuda_state(mnist_root, tmp_path, monkeypatch):
     """A CUDA checkpoint loads where no GPU is (map_location) and names no CUDA RNG."""
     cfg = tiny(mnist_root, tmp_path, "device=cuda")
-    record_epoch = training.record_epoch
+    record_epoch = seed_run.record_epoch
 
     def dying(state, *args):
         if state.epoch == 5:
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(training, "record_epoch", dying)
+    monkeypatch.setattr(task, "record_epoch", dying)
     with pytest.raises(Killed):
-        training.train_one(cfg, tmp_path / "run")
+        seed_run.train_one(cfg, tmp_path / "run")
     saved = storage.read_torch(tmp_path / "run" / CHECKPOINT_FILE)
     assert "cuda_rng" not in saved and not (tmp_path / "run" / RESULT_FILE).exists()
 
@@ -225,7 +227,7 @@ def test_chunks_from_free_memory_find_the_same_path(mnist_root, monkeypatch, arc
     pairs, points, images = sizing.path_sizes(arch, "softplus", split.x, split.y, 6, unset, CUDA)
     assert images is None and pairs >= 1 and points >= 6 * pairs
     per_row = sizing.path_row_bytes(arch, "softplus", split.x, split.y)
-    monkeypatch.setattr(sizing, "free_bytes", lambda device: 500.5 * per_row / sizing.FRACTION)
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 500.5 * per_row / memory.FRACTION)
     scarce = sizing.path_sizes(arch, "softplus", split.x, split.y, 6, unset, CUDA)
     assert scarce == (1, 1, 500)
     w0, w1 = cuda_refs.weights(arch, CUDA)
@@ -234,4 +236,4 @@ def test_chunks_from_free_memory_find_the_same_path(mnist_root, monkeypatch, arc
         for p, i in ((points, images), scarce[1:])
     ]
     np.testing.assert_allclose(found[0].profile.cpu(), found[1].profile.cpu(), rtol=CARRIED)
-    assert sizing.eval_chunk(arch, "softplus", split, 75, 256) is None  # 75 seeds fit
+    assert packs.eval_chunk(arch, "softplus", split, 75, 256) is None  # 75 seeds fit

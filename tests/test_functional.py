@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lossland import archs
+from lossland.core.errors import LosslandError
 from lossland.data import load_split
-from lossland.errors import LosslandError
-from lossland.functional import batched_loss_fn, unflatten
-from lossland.models import build_model, get_flat, loss_from_outputs, set_flat
+from lossland.nets import archs
+from lossland.nets.batched import batched_loss_fn, unflatten
+from lossland.nets.modules import build_model, get_flat, loss_from_outputs, set_flat
 
 LOSS_TOL = dict(rtol=1e-5, atol=1e-6)  # float32: a few ulps of a loss of order 1
 GRAD_TOL = dict(rtol=1e-4, atol=1e-6)  # summation order differs between batched and looped

@@ -18,16 +18,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lossland import archs, checks, data, identity, storage, training
-from lossland.cli import absolute_paths
-from lossland.config import compose
-from lossland.errors import LosslandError
-from lossland.path_job import PAIRS_FILE, pair_file, run_paths, set_dir_of, shard_done
+from lossland import data
+from lossland.core import identity, storage
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.launch import checks
+from lossland.launch.cli import absolute_paths
+from lossland.nets import archs
+from lossland.paths.job import PAIRS_FILE, pair_file, run_paths, set_dir_of, shard_done
 from lossland.report.configs import keep_one_config
 from lossland.report.records import load_paths, load_runs
 from lossland.report.status import failed_path_jobs
-from lossland.solution_sets import build_set
-from lossland.study import load_study
+from lossland.study.design import load_study
+from lossland.study.sets import build_set
+from lossland.train import seed_run, task
 from tests.conftest import REPO, TINY, run_module
 from tests.test_path_job import FAST, paths_cfg
 
@@ -150,7 +154,7 @@ def test_changed_member_invalidates_the_sets_pairs(mnist_root, study):
     cfg = paths_cfg(mnist_root, study, "set=bfgs-train", "n_pairs=3")
     run_paths(cfg)
     before = build_set(study, "fcp", "bfgs-train", 3, 4, write=False)
-    member = training.run_dir(train_cfg(mnist_root, study, "opt=lbfgs", f"seed={before.seeds[0]}"))
+    member = seed_run.run_dir(train_cfg(mnist_root, study, "opt=lbfgs", f"seed={before.seeds[0]}"))
     w = np.load(member / "w_train.npy")
     storage.write_npy(member / "w_train.npy", w * np.float32(1.01))  # same record, same rank
     after = build_set(study, "fcp", "bfgs-train", 3, 4, write=False)
@@ -170,7 +174,7 @@ def test_changed_member_invalidates_the_sets_pairs(mnist_root, study):
 def test_sets_and_tables_never_pool_training_configs(mnist_root, study):
     for seed in (0, 1):
         cfg = train_cfg(mnist_root, study, f"seed={seed}", "opt.epochs=2")
-        training.train_one(cfg, training.run_dir(cfg))
+        seed_run.train_one(cfg, seed_run.run_dir(cfg))
     with pytest.raises(LosslandError) as refused:
         build_set(study, "fcp", "sgd-train", 2, 2)
     line = str(refused.value)
@@ -208,11 +212,11 @@ def test_corrupt_pair_record_is_recomputed_and_kept_aside(mnist_root, study, cap
 
 def test_corrupt_training_record_is_retrained_and_kept_aside(mnist_root, study):
     cfg = train_cfg(mnist_root, study, "seed=2")
-    record = training.run_dir(cfg) / storage.RESULT_FILE
+    record = seed_run.run_dir(cfg) / storage.RESULT_FILE
     good = json.loads(record.read_text())
     record.write_bytes(record.read_bytes()[:300])
-    assert not training.task_done(cfg)
-    again = training.train_task(cfg)[0]
+    assert not task.task_done(cfg)
+    again = task.train_task(cfg)[0]
     assert again["curves"] == good["curves"]
     assert len(list(record.parent.glob("result.json.corrupt-*"))) == 1
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from lossland.lbfgs_gss import LBFGSGSS, PHI, golden_section_search, two_loop_direction
+from lossland.train.lbfgs_gss import LBFGSGSS, PHI, golden_section_search, two_loop_direction
 
 F64 = torch.float64
 

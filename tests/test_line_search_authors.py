@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from lossland.lbfgs_gss import LBFGSGSS, two_loop_direction
-from lossland.line_search_authors import authors_line_search, trial_step
-from lossland.training import train_one
+from lossland.train.lbfgs_gss import LBFGSGSS, two_loop_direction
+from lossland.train.line_search_authors import authors_line_search, trial_step
+from lossland.train.seed_run import train_one
 from tests.test_training import tiny
 
 F64 = torch.float64

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lossland import archs
-from lossland.errors import LosslandError
-from lossland.models import (
+from lossland.core.errors import LosslandError
+from lossland.nets import archs
+from lossland.nets.modules import (
     build_model,
     evaluate,
     get_flat,

@@ -1,4 +1,4 @@
-"""The numerics policy (lossland.numerics, docs/decisions.md#numerics): set by every job,
+"""The numerics policy (lossland.core.numerics, docs/decisions.md#numerics): set by every job,
 recorded in every record, never mixed in a set, and neutral for every committed record."""
 
 from __future__ import annotations
@@ -8,9 +8,12 @@ import json
 import pytest
 import torch
 
-from lossland import identity, numerics, packs, solution_sets, training
-from lossland.config import compose
-from lossland.errors import LosslandError
+from lossland.core import identity, numerics
+from lossland.core.config import compose
+from lossland.core.device import resolve_device
+from lossland.core.errors import LosslandError
+from lossland.study.design import sets
+from lossland.train import packs
 from tests.conftest import REPO
 
 CUDA_TYPE = torch.device("cuda")  # only its type is read: the flags need no GPU to be set
@@ -32,7 +35,7 @@ def test_jobs_run_ieee_float32_and_tf32_only_when_asked():
     assert numerics.flags() == {"matmul": "ieee", "conv": "ieee", "rnn": "ieee"}
     assert numerics.apply(CUDA_TYPE, tf32=True).tf32
     assert set(numerics.flags().values()) == {"tf32"}
-    training.resolve_device("cpu")  # the next job: a TF32 path job never leaks into it
+    resolve_device("cpu")  # the next job: a TF32 path job never leaks into it
     assert set(numerics.flags().values()) == {"ieee"}
     assert numerics.apply(torch.device("cpu"), tf32=True) == numerics.Numerics()  # no CPU TF32
 
@@ -70,20 +73,20 @@ def test_every_committed_record_keeps_its_signature():
 
 def test_committed_runs_still_form_their_set():
     out = REPO / "records" / "fcp-authors"
-    runs = solution_sets.select_runs(out, "fcp", "lbfgs", n_select=4, n_runs=1, allow_partial=True)
+    runs = sets.select_runs(out, "fcp", "lbfgs", n_select=4, n_runs=1, allow_partial=True)
     assert runs and {numerics.of_record(r).label() for r in runs} == {"cpu/float32"}
 
 
 def test_a_set_never_mixes_devices():
     old = {"device": "cpu", "config": {"precision": "float32"}}  # before numerics were recorded
     new = {"numerics": numerics.Numerics().record()}
-    solution_sets.one_numerics([old, new], "fcp", "sgd")  # the same numerics: pooled
+    sets.one_numerics([old, new], "fcp", "sgd")  # the same numerics: pooled
     cuda = {"numerics": numerics.Numerics("cuda").record()}
     with pytest.raises(LosslandError, match=r"different numerics \(1 on cpu/float32, 1 on cuda"):
-        solution_sets.one_numerics([old, cuda], "fcp", "sgd")
+        sets.one_numerics([old, cuda], "fcp", "sgd")
     tf32 = {"numerics": numerics.Numerics("cuda", tf32=True).record()}
     with pytest.raises(LosslandError, match="cuda/float32/tf32"):
-        solution_sets.one_numerics([cuda, tf32], "fcp", "sgd")
+        sets.one_numerics([cuda, tf32], "fcp", "sgd")
 
 
 def test_a_pack_sets_the_policy_itself(mnist_root, tmp_path):

@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from lossland import identity
-from lossland.config import compose
-from lossland.errors import LosslandError
-from lossland.path_job import run_paths
-from lossland.probe_job import run_probe
+from lossland.core import identity
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.paths.job import run_paths
+from lossland.probes.job import run_probe
 from tests.conftest import run_module
 from tests.test_path_job import paths_cfg
 from tests.test_probe_job import probe_cfg
@@ -26,7 +26,7 @@ def error_lines(done) -> list[str]:
 
 def test_python_m_lossland_lists_the_commands():
     out = run_module("lossland").stdout
-    for command in ("lossland.train", "lossland.paths", "lossland.probe", "lossland.evaluate"):
+    for command in ("lossland.train", "lossland.paths", "lossland.probes", "lossland.evaluate"):
         assert f"python -m {command}" in out
     assert "aggregate.py" in out
 
@@ -89,7 +89,7 @@ def test_linear_keeps_its_signature_when_given_settings_it_ignores():
 )
 def test_interp_grid_refusal_keeps_its_reason(mnist_root, tmp_path, n_alpha, reason):
     done = run_module(
-        "lossland.probe",
+        "lossland.probes",
         "probe=interp",
         f"probe.n_alpha={n_alpha}",
         f"dataset.root={mnist_root}",

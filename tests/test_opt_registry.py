@@ -18,12 +18,13 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from torch.nn.utils import parameters_to_vector
 
-from lossland import checks, trainers, training
-from lossland.config import compose
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.core.storage import CHECKPOINT_FILE, RESULT_FILE
 from lossland.data import Split, load_split
-from lossland.errors import LosslandError
-from lossland.models import batch_loss, build_model
-from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
+from lossland.launch import checks
+from lossland.nets.modules import batch_loss, build_model
+from lossland.train import optimizers, seed_run, task
 from tests.conftest import REPO
 from tests.test_resume import Killed, one_thread, same_result, tiny  # noqa: F401 (fixture)
 
@@ -42,14 +43,14 @@ def two_epochs(mnist_root, out: Path, entry: str):
 
 def is_minibatch(entry: str) -> bool:
     opt = OmegaConf.load(REPO / "conf" / "opt" / f"{entry}.yaml")
-    return opt._target_ == "lossland.trainers.Minibatch"
+    return opt._target_ == "lossland.train.optimizers.Minibatch"
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_entry_trains_fcp_to_a_finite_record(mnist_root, tmp_path, entry):
     cfg = two_epochs(mnist_root, tmp_path, entry)
-    record = training.train_one(cfg, training.run_dir(cfg))
-    full_batch = isinstance(trainers.trainer(cfg.opt), trainers.FullBatchLBFGSGSS)
+    record = seed_run.train_one(cfg, seed_run.run_dir(cfg))
+    full_batch = isinstance(optimizers.trainer(cfg.opt), optimizers.FullBatchLBFGSGSS)
     assert set(record) == RECORD_KEYS | ({"lbfgs"} if full_batch else set())
     assert (
         record["status"] == "done" and record["epochs_run"] == 2 and record["opt"] == cfg.opt.name
@@ -65,20 +66,20 @@ def test_entry_resumes_from_its_checkpoint_to_the_same_result(
 ):
     cfg = two_epochs(mnist_root, tmp_path, entry)
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    training.train_one(cfg, whole)
-    record_epoch = training.record_epoch
+    seed_run.train_one(cfg, whole)
+    record_epoch = seed_run.record_epoch
 
     def dying(state, *args):
         if state.epoch == 2:  # after the checkpoint of epoch 1
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(training, "record_epoch", dying)
+    monkeypatch.setattr(task, "record_epoch", dying)
     with pytest.raises(Killed):
-        training.train_one(cfg, broken)
+        seed_run.train_one(cfg, broken)
     assert (broken / CHECKPOINT_FILE).exists() and not (broken / RESULT_FILE).exists()
-    monkeypatch.setattr(training, "record_epoch", record_epoch)
-    training.train_one(cfg, broken)
+    monkeypatch.setattr(task, "record_epoch", record_epoch)
+    seed_run.train_one(cfg, broken)
     same_result(whole, broken)
 
 
@@ -123,7 +124,7 @@ def test_two_minibatch_steps_are_the_torch_update_by_hand(mnist_root, entry):
     torch.manual_seed(0)
     model = build_model("fcp").double()
     w0 = parameters_to_vector(model.parameters()).detach()
-    trainer = trainers.trainer(opt)
+    trainer = optimizers.trainer(opt)
     optimizer = trainer.optimizer(model.parameters())
     trainer.epoch(batch_loss(model, "fcp"), optimizer, train, torch.Generator().manual_seed(5))
 

@@ -1,11 +1,11 @@
-"""SGD packs (lossland.packs) against the seeds trained one by one (training.train_one).
+"""SGD packs (lossland.train.packs) against the seeds trained one by one (seed_run.train_one).
 
 Tolerance: the pack computes each seed's losses and gradients in batched GEMMs/convolutions
 (bmm, grouped conv) where the run alone uses single ones, so float32 sums are taken in another
 order: each loss and gradient differs by a few ulp (~1e-7 relative), and SGD carries that along.
 After the few epochs here curves and weights agree to 1e-5 (measured: 2e-7), and the epochs of
 the minima are the same. (L-BFGS-GSS only for its first ~20 iterations: then a line-search
-decision can flip on such a difference; docs/training.md, Packs.) Resume, skip and divergence are
+decision can flip on such a difference; docs/task.md, Packs.) Resume, skip and divergence are
 compared pack with pack, bit for bit.
 """
 
@@ -18,10 +18,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from lossland import packs, training
-from lossland.config import compose
-from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
-from lossland.training import W_TEST_FILE, W_TRAIN_FILE
+from lossland.core.config import compose
+from lossland.core.storage import CHECKPOINT_FILE, RESULT_FILE
+from lossland.train import packs, seed_run, task
+from lossland.train.seed_run import W_TEST_FILE, W_TRAIN_FILE
 from tests.test_resume import Killed, one_thread, same_result, tiny  # noqa: F401 (fixture)
 
 RTOL = 1e-5
@@ -65,7 +65,7 @@ def opt_of(opt: str) -> tuple[str, ...]:
 
 def pack_of(mnist_root, out_dir, *overrides: str, k: int = 3):
     cfg = tiny(mnist_root, out_dir, f"seeds_per_task={k}", *overrides)
-    return cfg, training.seed_runs(cfg)
+    return cfg, seed_run.seed_runs(cfg)
 
 
 EVERY_OPT = [(arch, opt) for arch in ("fcp", "lenet", "lstm", "ae") for opt in ("sgd", "lbfgs")]
@@ -80,25 +80,25 @@ def test_pack_equals_the_seeds_alone(mnist_root, tmp_path, arch, opt):
     packed = packs.train_pack(runs, torch.device("cpu"))  # also where CPU tasks don't pack
     for run, record in zip(runs, packed, strict=True):
         alone = tiny(mnist_root, tmp_path / "alone", *settings, f"seed={run.seed}")
-        expected = training.train_one(alone, training.run_dir(alone))
+        expected = seed_run.train_one(alone, seed_run.run_dir(alone))
         records_close(expected, record)
         lbfgs_close(expected.get("lbfgs"), record.get("lbfgs"))
         assert ("lbfgs" in record) == (opt in ("lbfgs", "authors"))
         assert record["numerics"] == expected["numerics"]
-        weights_close(training.run_dir(alone), training.run_dir(run))
-        assert not (training.run_dir(run) / CHECKPOINT_FILE).exists()
+        weights_close(seed_run.run_dir(alone), seed_run.run_dir(run))
+        assert not (seed_run.run_dir(run) / CHECKPOINT_FILE).exists()
 
 
 def test_task_packs_sgd_and_skips_finished_seeds(mnist_root, tmp_path, caplog):
     cfg, runs = pack_of(mnist_root, tmp_path, "opt.epochs=2")
-    training.train_one(runs[1], training.run_dir(runs[1]))
-    before = (training.run_dir(runs[1]) / RESULT_FILE).stat().st_mtime_ns
+    seed_run.train_one(runs[1], seed_run.run_dir(runs[1]))
+    before = (seed_run.run_dir(runs[1]) / RESULT_FILE).stat().st_mtime_ns
     with caplog.at_level(logging.INFO, logger="lossland"):
-        records = training.train_task(cfg)
+        records = task.train_task(cfg)
     assert "training seeds [0, 2] as one pack" in caplog.text
     assert [r["seed"] for r in records] == [0, 1, 2]
-    assert (training.run_dir(runs[1]) / RESULT_FILE).stat().st_mtime_ns == before
-    assert training.task_done(cfg)
+    assert (seed_run.run_dir(runs[1]) / RESULT_FILE).stat().st_mtime_ns == before
+    assert task.task_done(cfg)
 
 
 @pytest.mark.parametrize("opt", ["sgd", "lbfgs", "momentum"])
@@ -119,14 +119,14 @@ def test_killed_pack_resumes_to_the_uninterrupted_pack(
     monkeypatch.setattr(packs, "record_epochs", dying)
     with pytest.raises(Killed):
         packs.train_pack(broken, torch.device("cpu"))
-    dirs = [training.run_dir(run) for run in broken]
+    dirs = [seed_run.run_dir(run) for run in broken]
     assert all((d / CHECKPOINT_FILE).exists() and not (d / RESULT_FILE).exists() for d in dirs)
     monkeypatch.setattr(packs, "record_epochs", record_epochs)
     with caplog.at_level(logging.INFO, logger="lossland"):
         packs.train_pack(broken, torch.device("cpu"))
     assert caplog.text.count("from its checkpoint after epoch 3") == 3
     for a, b in zip(whole, broken, strict=True):
-        same_result(training.run_dir(a), training.run_dir(b), ("out_dir",))
+        same_result(seed_run.run_dir(a), seed_run.run_dir(b), ("out_dir",))
 
 
 @pytest.mark.parametrize("opt", ["sgd", "adamw", "authors"])
@@ -144,9 +144,9 @@ def test_checkpoints_are_interchangeable_with_a_seed_alone(mnist_root, tmp_path,
     monkeypatch.setattr(packs, "record_epochs", dying)
     with pytest.raises(Killed):
         packs.train_pack(runs, torch.device("cpu"))
-    resumed = training.train_one(runs[1], training.run_dir(runs[1]))
+    resumed = seed_run.train_one(runs[1], seed_run.run_dir(runs[1]))
     alone = tiny(mnist_root, tmp_path / "alone", *opt_of(opt), "seed=1")
-    expected = training.train_one(alone, training.run_dir(alone))
+    expected = seed_run.train_one(alone, seed_run.run_dir(alone))
     records_close(expected, resumed)
     lbfgs_close(expected.get("lbfgs"), resumed.get("lbfgs"))
 
@@ -155,30 +155,30 @@ def test_stateful_seeds_at_different_epochs_pack_by_epoch(mnist_root, tmp_path, 
     """AdamW seeds resuming from different epochs: one pack per epoch (one step count each),
     each seed's record that of the seed alone."""
     _, runs = pack_of(mnist_root, tmp_path / "pack", "opt=adamw", k=3)
-    train_one = training.train_one
+    train_one = seed_run.train_one
 
     def dying(cfg, task_dir):  # seed 1 alone, killed after its checkpoint at epoch 3
-        record_epoch = training.record_epoch
+        record_epoch = seed_run.record_epoch
 
         def die(state, *args):
             if state.epoch == 4:
                 raise Killed
             record_epoch(state, *args)
 
-        monkeypatch.setattr(training, "record_epoch", die)
+        monkeypatch.setattr(task, "record_epoch", die)
         try:
             return train_one(cfg, task_dir)
         finally:
-            monkeypatch.setattr(training, "record_epoch", record_epoch)
+            monkeypatch.setattr(task, "record_epoch", record_epoch)
 
     with pytest.raises(Killed):
-        dying(runs[1], training.run_dir(runs[1]))
+        dying(runs[1], seed_run.run_dir(runs[1]))
     assert [packs.checkpoint_epoch(r) for r in runs] == [0, 3, 0]
     assert [[r.seed for r in g] for g in packs.pack_groups(runs)] == [[0, 2], [1]]
     records = packs.train_pack(runs, torch.device("cpu"))
     for run, record in zip(runs, records, strict=True):
         alone = tiny(mnist_root, tmp_path / "alone", "opt=adamw", f"seed={run.seed}")
-        records_close(training.train_one(alone, training.run_dir(alone)), record)
+        records_close(seed_run.train_one(alone, seed_run.run_dir(alone)), record)
 
 
 def test_a_diverged_seed_leaves_the_pack_and_the_others_go_on(mnist_root, tmp_path, monkeypatch):
@@ -196,16 +196,16 @@ def test_a_diverged_seed_leaves_the_pack_and_the_others_go_on(mnist_root, tmp_pa
     records = packs.train_pack(hit, torch.device("cpu"))
     assert [r["status"] for r in records] == ["done", "diverged", "done"]
     assert records[1]["epochs_run"] == 2 and not np.isfinite(records[1]["curves"]["train"][2])
-    assert np.isfinite(np.load(training.run_dir(hit[1]) / W_TRAIN_FILE)).all()
+    assert np.isfinite(np.load(seed_run.run_dir(hit[1]) / W_TRAIN_FILE)).all()
     for i in (0, 2):
-        same_result(training.run_dir(clean[i]), training.run_dir(hit[i]), ("out_dir",))
+        same_result(seed_run.run_dir(clean[i]), seed_run.run_dir(hit[i]), ("out_dir",))
 
 
 def test_divergence_is_the_same_record_as_alone(mnist_root, tmp_path):
     _, runs = pack_of(mnist_root, tmp_path / "pack", "opt.lr=1e30", k=2)
     packed = packs.train_pack(runs, torch.device("cpu"))
     alone = tiny(mnist_root, tmp_path / "alone", "opt.lr=1e30", "seed=1")
-    record = training.train_one(alone, training.run_dir(alone))
+    record = seed_run.train_one(alone, seed_run.run_dir(alone))
     assert packed[1]["status"] == record["status"] == "diverged"
     assert packed[1]["epochs_run"] == record["epochs_run"]
     assert packed[1]["min_train_loss"] == pytest.approx(record["min_train_loss"], rel=RTOL)
@@ -215,7 +215,7 @@ def test_unpackable_settings_fall_back_and_say_so(mnist_root, tmp_path, caplog):
     cpu = torch.device("cpu")
     cfg, _ = pack_of(mnist_root, tmp_path, "arch=ae", *opt_of("lbfgs"), "opt.epochs=1", k=2)
     with caplog.at_level(logging.INFO, logger="lossland"):
-        records = training.train_task(cfg)
+        records = task.train_task(cfg)
     assert "one after another: a lbfgs pack of ae is not faster than the loop on cpu" in caplog.text
     assert [r["seed"] for r in records] == [0, 1]
     lenet, _ = pack_of(mnist_root, tmp_path, "arch=lenet")
@@ -241,8 +241,8 @@ def test_unpackable_settings_fall_back_and_say_so(mnist_root, tmp_path, caplog):
 def test_packed_loss_is_each_module_on_its_own_images(mnist_root, arch):
     """The batched step's losses and gradients against nn.Module forward/backward, seed by seed."""
     from lossland.data import load_split
-    from lossland.functional import packed_loss_fn, unflatten
-    from lossland.models import build_model, get_flat, loss_from_outputs
+    from lossland.nets.batched import packed_loss_fn, unflatten
+    from lossland.nets.modules import build_model, get_flat, loss_from_outputs
 
     train = load_split(mnist_root, "train", limit=200)
     torch.manual_seed(0)
@@ -262,8 +262,8 @@ def test_packed_loss_is_each_module_on_its_own_images(mnist_root, arch):
 
 def test_line_searches_side_by_side_are_the_search_alone():
     """lbfgs_pack's generator searches, run together, against lbfgs_gss.golden_section_search."""
-    from lossland.lbfgs_gss import golden_section_search, golden_section_steps
-    from lossland.lbfgs_pack import run_searches
+    from lossland.train.lbfgs_gss import golden_section_search, golden_section_steps
+    from lossland.train.lbfgs_pack import run_searches
 
     fs = [
         lambda u: (u - 0.3) ** 2,  # minimum inside the first trial step: shrink

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lossland.report.tables import TABLE_S1_COLUMNS, table_s1
-from lossland.study import load_study
+from lossland.study.design import load_study
 
 # Paper, Table S1, row "LSTM" (mu, sigma of train SGD, train L-BFGS-GSS, test SGD, test L-BFGS-GSS)
 PAPER_S1_LSTM = "1.35e-02 3.24e-01 1.06e-02 7.33e-01 1.16e-02 2.59e-01 2.92e-03 4.76e-01"

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from lossland.cli import absolute_paths
-from lossland.config import compose
-from lossland.errors import LosslandError
-from lossland.path_job import run_paths, set_dir_of
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.launch.cli import absolute_paths
+from lossland.paths.job import run_paths, set_dir_of
 from tests.conftest import run_module
 
 FAST = [

@@ -9,16 +9,16 @@ from itertools import combinations
 import pytest
 import torch
 
-from lossland import checks, identity
-from lossland.basis_loss import basis_loss_fn
-from lossland.config import compose
+from lossland.core import identity
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
 from lossland.data import load_split
-from lossland.errors import LosslandError
-from lossland.finders import build_finder
-from lossland.finders.bezier import QuadraticBezier
-from lossland.finders.neb import NudgedElasticBand
-from lossland.models import build_model, get_flat
-from lossland.pathfinder import (
+from lossland.launch import checks
+from lossland.nets.modules import build_model, get_flat
+from lossland.paths.basis_loss import basis_loss_fn
+from lossland.paths.finders import build_finder
+from lossland.paths.finders.bezier import QuadraticBezier
+from lossland.paths.finders.fourier import (
     find_path,
     find_paths,
     fourier_phi,
@@ -27,6 +27,7 @@ from lossland.pathfinder import (
     sampled_objective,
     t_grid,
 )
+from lossland.paths.finders.neb import NudgedElasticBand
 
 M, NF, LAM = 6, 2, 1e-2
 

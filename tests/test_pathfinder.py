@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lossland import archs
-from lossland.basis_loss import BasisLoss, basis_loss_fn
+from lossland.core.errors import LosslandError
 from lossland.data import load_split
-from lossland.errors import LosslandError
-from lossland.functional import batched_loss_fn
-from lossland.models import build_model, get_flat
-from lossland.pathfinder import (
+from lossland.nets import archs
+from lossland.nets.batched import batched_loss_fn
+from lossland.nets.modules import build_model, get_flat
+from lossland.paths.basis_loss import BasisLoss, basis_loss_fn
+from lossland.paths.finders.fourier import (
     find_path,
     find_paths,
     fourier_basis,

@@ -10,8 +10,8 @@ from curvlinops import HessianLinearOperator
 from scipy.sparse.linalg import eigsh
 
 from lossland.data import load_split
-from lossland.functional import batched_loss_fn
-from lossland.models import build_model, get_flat
+from lossland.nets.batched import batched_loss_fn
+from lossland.nets.modules import build_model, get_flat
 from lossland.probes.hessian import spectrum
 from lossland.probes.hvp import Curvature, hutchinson_trace
 

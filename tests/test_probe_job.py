@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from lossland.config import compose
-from lossland.errors import LosslandError
-from lossland.probe import probe_paths
-from lossland.probe_job import flag_non_finite, run_probe
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.probes import probe_paths
+from lossland.probes.job import flag_non_finite, run_probe
 from tests.conftest import REPO, run_module
 
 FAST = ["n_select=3", "n_runs=4", "dataset.n_train=300", "dataset.n_eval=200"]
@@ -30,7 +30,7 @@ def probe_cfg(mnist_root, out, *overrides):
 @pytest.mark.slow
 def test_sweep_writes_one_record_per_solution(mnist_root, tiny_sweep):
     run_module(
-        "lossland.probe",
+        "lossland.probes",
         "-m",
         "arch=fcp",
         "set=bfgs-train,sgd-test",
@@ -57,7 +57,7 @@ def test_sweep_writes_one_record_per_solution(mnist_root, tiny_sweep):
             assert rec["config"]["probe"]["k"] == 3 and "hydra" not in rec["config"]
             assert len(rec["input_sha256"]) == 64 and rec["torch"] and rec["device"] == "cpu"
     again = run_module(
-        "lossland.probe",
+        "lossland.probes",
         "-m",
         "arch=fcp",
         "set=bfgs-train,sgd-test",
@@ -76,7 +76,7 @@ def test_killed_job_redoes_at_most_the_solution_in_flight(mnist_root, tiny_sweep
     args = [f"dataset.root={mnist_root}", f"out_dir={tiny_sweep}", *FAST, *over]
     out = tiny_sweep / "probes/fcp/sgd-train/hessian"  # + /<sig>/
     job = subprocess.Popen(
-        [sys.executable, "-m", "lossland.probe", "arch=fcp", "probe=hessian", *args],
+        [sys.executable, "-m", "lossland.probes", "arch=fcp", "probe=hessian", *args],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -121,7 +121,7 @@ def test_bad_inputs_are_one_line_errors(mnist_root, tiny_sweep, tmp_path):
         run_probe(probe_cfg(mnist_root, tiny_sweep, f"weights={tmp_path / 'nan.npy'}"))
     with pytest.raises(LosslandError, match="train or test"):
         run_probe(probe_cfg(mnist_root, tiny_sweep, "landscape=valid"))
-    done = run_module("lossland.probe", "arch=lenet", f"out_dir={tmp_path}", check=False)
+    done = run_module("lossland.probes", "arch=lenet", f"out_dir={tmp_path}", check=False)
     assert done.returncode == 2 and "error: lenet/lbfgs: 0 of 75 runs finished" in done.stderr
     assert "Traceback" not in done.stderr
     assert not list(tiny_sweep.glob("probes/lenet/**/*.json"))  # nothing half-written

@@ -11,10 +11,11 @@ import pytest
 from hydra.utils import get_class
 from omegaconf import OmegaConf, open_dict
 
-from lossland import checks
-from lossland.config import CONF_DIR, compose
-from lossland.errors import LosslandError
-from lossland.probe_job import build_probe
+from lossland.core.conf import CONF_DIR
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.launch import checks
+from lossland.probes.job import build_probe
 from tests.conftest import run_module
 
 PROBES = sorted(p.stem for p in (CONF_DIR / "probe").glob("*.yaml"))
@@ -95,7 +96,7 @@ def test_the_job_refuses_them_too():
 
 def test_a_bad_probe_setting_stops_the_sweep_before_submission(mnist_root, tmp_path):
     done = run_module(
-        "lossland.probe",
+        "lossland.probes",
         "-m",
         "probe=hessian",
         "probe.maxiter=0,300",

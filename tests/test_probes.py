@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lossland.data import load_split
-from lossland.models import build_model, evaluate, get_flat, set_flat
+from lossland.nets.modules import build_model, evaluate, get_flat, set_flat
 from lossland.probes import Landscape
 from lossland.probes.hessian import spectrum
 from lossland.probes.interp import Interp, barrier
@@ -16,7 +16,7 @@ from lossland.probes.intrinsic import Intrinsic, d_int90
 from lossland.probes.noise import Noise
 from lossland.probes.perturb import Perturb, fitted_curvature
 from lossland.probes.slice import Slice
-from lossland.study import load_study
+from lossland.study.design import load_study
 
 
 def solutions(arch: str, n: int) -> torch.Tensor:

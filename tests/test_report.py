@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lossland.errors import LosslandError
+from lossland.core.errors import LosslandError
 from lossland.report import build_report
 from lossland.report.stats import (
     height_tests,
@@ -31,7 +31,7 @@ from lossland.report.stats import (
 )
 from lossland.report.status import seed_ranges
 from lossland.report.tables import fmt, to_markdown
-from lossland.study import load_study
+from lossland.study.design import load_study
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

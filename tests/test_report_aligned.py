@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lossland.path_job import run_paths, set_dir_of
+from lossland.paths.job import run_paths, set_dir_of
 from lossland.report import aligned
 from lossland.report.records import load_paths
-from lossland.study import load_study
+from lossland.study.design import load_study
 from tests.test_path_job import paths_cfg
 
 

@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lossland import storage
-from lossland.cli import absolute_paths
-from lossland.config import compose
-from lossland.path_job import run_paths
-from lossland.probe import probe_paths
-from lossland.probe_job import run_probe
+from lossland.core import storage
+from lossland.core.config import compose
+from lossland.launch.cli import absolute_paths
+from lossland.paths.job import run_paths
+from lossland.probes import probe_paths
+from lossland.probes.job import run_probe
 from lossland.report import build_report
 from lossland.report.choice import Group, choose, reference
-from lossland.solution_sets import build_set
+from lossland.study.sets import build_set
 
 # every group below shares these; they differ only where a test says
 PATHS = ["set=bfgs-train", "n_pairs=2", "finder.steps=2", "finder.n_fourier=2"]

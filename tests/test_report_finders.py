@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lossland.report import build_report
-from lossland.report.finders import (
+from lossland.report.path_tables import (
     convergence,
     height_by_finder,
     lower_than_straight,

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lossland.config import compose
-from lossland.probe import probe_paths
-from lossland.probe_job import run_probe
+from lossland.core.config import compose
+from lossland.probes import probe_paths
+from lossland.probes.job import run_probe
 from lossland.report import build_report
-from lossland.report.probes import permutation_test, sharpness_verdicts
-from lossland.study import load_study
+from lossland.report.probe_tables import permutation_test, sharpness_verdicts
+from lossland.study.design import load_study
 
 FAST = ["n_select=3", "n_runs=4", "dataset.n_train=300", "dataset.n_eval=200"]
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from lossland import training
-from lossland.cli import absolute_paths
-from lossland.config import compose
-from lossland.errors import LosslandError
-from lossland.storage import CHECKPOINT_FILE, RESULT_FILE
-from lossland.training import W_TEST_FILE, W_TRAIN_FILE, train_one, train_task
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.core.storage import CHECKPOINT_FILE, RESULT_FILE
+from lossland.launch.cli import absolute_paths
+from lossland.train import seed_run, task
+from lossland.train.seed_run import W_TEST_FILE, W_TRAIN_FILE, train_one
+from lossland.train.task import train_task
 from tests.conftest import REPO, run_module
 
 TIMINGS = ("train_seconds", "seconds_per_epoch")
@@ -78,18 +79,18 @@ def test_killed_between_checkpoints_resumes_to_the_same_result(
     train_one(cfg, whole)
 
     # Die while recording epoch 5: epochs 4-5 are lost, the checkpoint after epoch 3 is left.
-    record_epoch = training.record_epoch
+    record_epoch = seed_run.record_epoch
 
     def dying(state, *args):
         if state.epoch == 5:
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(training, "record_epoch", dying)
+    monkeypatch.setattr(task, "record_epoch", dying)
     with pytest.raises(Killed):
         train_one(cfg, broken)
     assert (broken / CHECKPOINT_FILE).exists() and not (broken / RESULT_FILE).exists()
-    monkeypatch.setattr(training, "record_epoch", record_epoch)
+    monkeypatch.setattr(task, "record_epoch", record_epoch)
 
     with caplog.at_level(logging.INFO, logger="lossland"):
         train_one(cfg, broken)
@@ -100,17 +101,17 @@ def test_killed_between_checkpoints_resumes_to_the_same_result(
 
 def test_checkpoint_of_another_config_is_refused(mnist_root, tmp_path, monkeypatch):
     cfg = tiny(mnist_root, tmp_path)
-    record_epoch = training.record_epoch
+    record_epoch = seed_run.record_epoch
 
     def dying(state, *args):
         if state.epoch == 4:
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(training, "record_epoch", dying)
+    monkeypatch.setattr(task, "record_epoch", dying)
     with pytest.raises(Killed):
         train_one(cfg, tmp_path / "job")
-    monkeypatch.setattr(training, "record_epoch", record_epoch)
+    monkeypatch.setattr(task, "record_epoch", record_epoch)
     with pytest.raises(LosslandError, match="another config: delete it"):
         train_one(tiny(mnist_root, tmp_path, "opt.lr=0.05"), tmp_path / "job")
     train_one(tiny(mnist_root, tmp_path, "checkpoint_every=2", "log_every=1"), tmp_path / "job")
@@ -118,20 +119,20 @@ def test_checkpoint_of_another_config_is_refused(mnist_root, tmp_path, monkeypat
 
 def test_packed_seeds_each_get_their_own_directory_and_result(mnist_root, tmp_path, monkeypatch):
     # seeds one after another, bit for bit as alone (tests/test_packs.py: batched packs)
-    from lossland import packs
+    from lossland.train import packs
 
     monkeypatch.setattr(packs, "why_sequential", lambda cfg, device: "one by one in this test")
     single = tiny(mnist_root, tmp_path / "single", "opt.epochs=3", "seed=5")
     train_task(single)
     packed = tiny(mnist_root, tmp_path / "packed", "opt.epochs=3", "seed=4", "seeds_per_task=3")
-    assert not training.task_done(packed)
+    assert not task.task_done(packed)
     records = train_task(packed)
     assert [r["seed"] for r in records] == [4, 5, 6]
-    assert training.task_done(packed)
-    dirs = [training.run_dir(run) for run in training.seed_runs(packed)]
+    assert task.task_done(packed)
+    dirs = [seed_run.run_dir(run) for run in seed_run.seed_runs(packed)]
     assert all((d / RESULT_FILE).exists() for d in dirs)
     assert (dirs[1] / "train.log").exists()  # a further seed logs into its own directory too
-    same_result(training.run_dir(single), dirs[1], ("out_dir", "seeds_per_task"))
+    same_result(seed_run.run_dir(single), dirs[1], ("out_dir", "seeds_per_task"))
 
 
 # ---- the real thing: a `python -m lossland.train` process killed with SIGKILL, then rerun ----
@@ -154,7 +155,7 @@ def train_cli(mnist_root, out_dir: Path, opt: str) -> list[str]:
 
 def one_task_dir(out_dir: Path, opt: str) -> Path:
     """The task dir of train_cli's config (the same settings, composed)."""
-    return training.run_dir(absolute_paths(compose("train", train_cli("x", out_dir, opt)[3:])))
+    return seed_run.run_dir(absolute_paths(compose("train", train_cli("x", out_dir, opt)[3:])))
 
 
 def env_one_thread() -> dict[str, str]:
@@ -241,17 +242,17 @@ def test_a_checkpoint_from_a_many_gpu_machine_resumes_here(mnist_root, tmp_path,
     eight GPUs' states resumes on a machine with fewer (here none), to the same result."""
     cfg = tiny(mnist_root, tmp_path)
     train_one(cfg, tmp_path / "whole")
-    record_epoch = training.record_epoch
+    record_epoch = seed_run.record_epoch
 
     def dying(state, *args):
         if state.epoch == 4:
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(training, "record_epoch", dying)
+    monkeypatch.setattr(task, "record_epoch", dying)
     with pytest.raises(Killed):
         train_one(cfg, tmp_path / "job")
-    monkeypatch.setattr(training, "record_epoch", record_epoch)
+    monkeypatch.setattr(task, "record_epoch", record_epoch)
     checkpoint = tmp_path / "job" / CHECKPOINT_FILE
     saved = torch.load(checkpoint, weights_only=True)
     assert "cuda_rng" not in saved

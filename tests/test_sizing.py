@@ -1,4 +1,4 @@
-"""Chunk sizes from the device (lossland.sizing): the CPU keeps its measured sizes; on CUDA the
+"""Chunk sizes from the device (lossland.paths.sizing, lossland.core.memory): the CPU keeps its measured sizes; on CUDA the
 free memory decides, all images per call whenever one weight vector on all of them fits."""
 
 from __future__ import annotations
@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lossland import identity, sizing, training
-from lossland.config import compose
+from lossland.core import identity, memory
+from lossland.core.config import compose
 from lossland.data import load_split
+from lossland.paths import sizing
+from lossland.train import packs, seed_run
 
 
 @pytest.mark.parametrize(
@@ -26,7 +28,7 @@ from lossland.data import load_split
     ],
 )
 def test_fit(budget, rows, points, images, expected):
-    assert sizing.fit(budget, rows, 50_000, points, images) == expected
+    assert memory.fit(budget, rows, 50_000, points, images) == expected
 
 
 def test_the_cpu_keeps_its_measured_path_sizes(mnist_root):
@@ -36,7 +38,7 @@ def test_the_cpu_keeps_its_measured_path_sizes(mnist_root):
     assert sizing.path_sizes("lstm", "softplus", split.x, split.y, 50, unset, cpu) == (1, 10, 5000)
     given = {"pairs_per_batch": 3, "point_chunk": 7, "image_chunk": 200}
     assert sizing.path_sizes("lstm", "softplus", split.x, split.y, 50, given, cpu) == (3, 7, 200)
-    assert sizing.eval_chunk("fcp", "softplus", split, 4, 1234) == 1234
+    assert packs.eval_chunk("fcp", "softplus", split, 4, 1234) == 1234
     finder = sizing.sized_finder(compose("paths").finder, "fcp", "softplus", split, cpu)
     assert (finder.pairs_per_batch, finder.point_chunk, finder.image_chunk) == (1, 10, 5000)
     assert finder.n_points == 50 and finder.name == "fourier"
@@ -62,7 +64,7 @@ def test_on_cuda_the_free_memory_decides(monkeypatch):
     unset = {"pairs_per_batch": None, "point_chunk": None, "image_chunk": None}
 
     def sizes(free_rows: float, finder: dict = unset) -> tuple:
-        monkeypatch.setattr(sizing, "free_bytes", lambda device: free_rows * 1000 / sizing.FRACTION)
+        monkeypatch.setattr(memory, "free_bytes", lambda device: free_rows * 1000 / memory.FRACTION)
         return sizing.path_sizes("fcp", "softplus", x, y, 50, finder, cuda)
 
     assert sizes(4.5 * 50 * 50_000) == (4, 200, None)
@@ -79,7 +81,7 @@ def test_the_gpu_preset_packs_the_75_seeds_in_three_tasks(mnist_root):
     seeds = []
     for start in str(params.seed).split(","):
         task = compose("train", ["preset=gpu", f"seed={start}", f"dataset.root={mnist_root}"])
-        seeds += [run.seed for run in training.seed_runs(task)]
+        seeds += [run.seed for run in seed_run.seed_runs(task)]
     assert seeds == list(range(75))
     alone = compose("train", ["seed=50", f"dataset.root={mnist_root}"])
     assert identity.signature(task) == identity.signature(alone)  # packing changes no result

@@ -17,9 +17,10 @@ from unittest.mock import patch
 import pytest
 from omegaconf import OmegaConf
 
-from lossland.cli import absolute_paths
-from lossland.storage import write_torch
-from lossland.training import job_config, run_dir
+from lossland.core.records import job_config
+from lossland.core.storage import write_torch
+from lossland.launch.cli import absolute_paths
+from lossland.train.seed_run import run_dir
 from tests.conftest import REPO
 from tests.test_resume import same_result
 
@@ -49,7 +50,7 @@ def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from lossland.config import register_configs
+    from lossland.core.config import register_configs
 
     register_configs()
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
@@ -111,7 +112,7 @@ def test_cpu_preset_asks_no_gpu_and_little_memory(tmp_path):
 def test_local_launcher_is_the_default():
     cfg = compose([])
     assert cfg.hydra.launcher._target_.endswith("BasicLauncher")
-    assert cfg.hydra.callbacks.skip_finished.task_done == "lossland.train.task_done"
+    assert cfg.hydra.callbacks.skip_finished.task_done == "lossland.train.task.task_done"
 
 
 # ---------------------------------------------------------------- on a live Slurm
@@ -139,7 +140,7 @@ needs_slurm = pytest.mark.skipif(WHY_NO_SLURM is not None, reason=str(WHY_NO_SLU
 
 def task_cfg(out_dir: Path, mnist_root: Path, *overrides: str):
     """The config of the single task these overrides make (as the sweep composes it)."""
-    from lossland.config import compose as compose_task
+    from lossland.core.config import compose as compose_task
 
     return absolute_paths(
         compose_task("train", [f"out_dir={out_dir}", f"dataset.root={mnist_root}", *overrides])

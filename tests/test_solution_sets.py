@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from lossland import archs
-from lossland.errors import LosslandError
-from lossland.solution_sets import build_set, draw_pairs, select_runs
-from lossland.storage import set_file
+from lossland.core.errors import LosslandError
+from lossland.core.storage import set_file
+from lossland.nets import archs
+from lossland.study.sets import build_set, draw_pairs, select_runs
 
 
 def test_sweep_wrote_every_task_dir(tiny_sweep):

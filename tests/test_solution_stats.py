@@ -16,7 +16,7 @@ from lossland.report.stats import (
     solution_means,
     superiority,
 )
-from lossland.study import load_study
+from lossland.study.design import load_study
 
 
 def test_solution_means_average_the_paths_each_solution_ends():

@@ -1,7 +1,7 @@
-"""The study, declared once (conf/study/, lossland.study): what it derives, that every stage and
+"""The study, declared once (conf/study/, lossland.study.design): what it derives, that every stage and
 the report follow it, and that a study with more optimizers or a net it does not list is a
 config edit, not a code change. Also: the outputs layout Hydra's directories spell agrees with
-lossland.storage, and the configs ship in a non-editable install."""
+lossland.core.storage, and the configs ship in a non-editable install."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from lossland import checks, identity, storage
-from lossland.config import compose
-from lossland.errors import LosslandError
-from lossland.path_job import run_paths
+from lossland.core import identity, storage
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.launch import checks
+from lossland.paths.job import run_paths
 from lossland.report import build_report
 from lossland.report.figures import grid_shape
-from lossland.study import load_study, study_of
+from lossland.study.design import load_study, study_of
 from tests.conftest import REPO
 
 # The paper's design, written out by hand from the paper (Sec. III, Figs. 4-6, Table S1).
@@ -273,7 +274,7 @@ def test_entry_points_run_from_a_non_editable_install(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         assert f"\n{key}:" in done.stdout
         probe = subprocess.run(
-            [sys.executable, "-c", "import lossland.config as c; print(c.CONF_DIR)"],
+            [sys.executable, "-c", "import lossland.core.conf as c; print(c.CONF_DIR)"],
             cwd=tmp_path,
             env=env,
             capture_output=True,

@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from lossland import archs, symmetry
+from lossland.core.errors import LosslandError
 from lossland.data import load_split
-from lossland.errors import LosslandError
-from lossland.matching import weight_matching
+from lossland.nets import archs, symmetry
+from lossland.nets.matching import weight_matching
 from tests.test_arch_registry import ENTRIES, REFERENCE_LOSS, seeded_module
 
 RTOL = 1e-10
@@ -96,7 +96,7 @@ def test_fcp_flat_permutation_is_the_permutation_matrices():
 
 
 def test_an_undeclared_or_wrong_symmetry_is_one_line():
-    entry = {"name": "nosym", "_target_": "lossland.models.FCP", "n_prm": 42200}
+    entry = {"name": "nosym", "_target_": "lossland.nets.modules.FCP", "n_prm": 42200}
     archs.register(entry)
     with pytest.raises(LosslandError, match="arch nosym declares no permutation symmetry"):
         symmetry.of("nosym")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lossland.toy import PAPER_HEIGHTS, landscape, toy_paths
+from lossland.paths.toy import PAPER_HEIGHTS, landscape, toy_paths
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def test_landscape_values():
 
 def test_command_writes_figure_and_numbers(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "lossland.toy", f"out={tmp_path}"],
+        [sys.executable, "-m", "lossland.paths.toy", f"out={tmp_path}"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -65,6 +65,9 @@ def test_command_writes_figure_and_numbers(tmp_path):
 
 def test_command_rejects_unknown_settings():
     done = subprocess.run(
-        [sys.executable, "-m", "lossland.toy", "outdir=x"], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "lossland.paths.toy", "outdir=x"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode != 0 and "unknown setting" in done.stderr

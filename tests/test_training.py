@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from lossland import archs
-from lossland.cli import absolute_paths
-from lossland.config import compose
-from lossland.errors import LosslandError
-from lossland.training import run_dir, train_one
+from lossland.core.config import compose
+from lossland.core.errors import LosslandError
+from lossland.launch.cli import absolute_paths
+from lossland.nets import archs
+from lossland.train.seed_run import run_dir, train_one
 from tests.conftest import run_module
 
 
@@ -85,7 +85,7 @@ def test_a_finite_blow_up_is_a_divergence_with_its_reason(mnist_root, tmp_path):
 def test_a_run_that_never_improves_is_stalled_with_its_reason(mnist_root, tmp_path):
     """lr 1e-30 leaves every float32 weight as it was: the loss never falls below epoch 0's."""
     from lossland.report.records import load_runs
-    from lossland.solution_sets import select_runs
+    from lossland.study.sets import select_runs
 
     cfg, task_dir = tiny(mnist_root, tmp_path, "opt.lr=1e-30", "opt.epochs=2", "seed=0")
     record = train_one(cfg, task_dir)

@@ -1,7 +1,7 @@
 """Landscape probes: each module is one probe, a class that Hydra builds from conf/probe/<name>.
 
 A probe says what its units are (one per solution, per pair, or per subspace dimension) and
-turns a batch of units into one result dict each; `lossland.probe_job` does the rest (which
+turns a batch of units into one result dict each; `lossland.probes.job` does the rest (which
 units are done, records, chunks). A new probe is a yaml file plus a small module here.
 """
 
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lossland.core.ranges import Choice, Float, Int, Spec
 from lossland.data import Split
 from lossland.probes.hvp import Curvature
-from lossland.ranges import Choice, Float, Int, Spec
 
 # What the Lanczos probes share (their yaml entries hold each; declared here once).
 LANCZOS: dict[str, Spec] = {
@@ -62,7 +62,7 @@ class Probe:
     """Base: one unit per solution of the set, `batch` solutions per call of `run`.
 
     `SETTINGS` declares the range of every setting of the probe's yaml entry (checked with
-    `limits` by lossland.checks before anything runs or is submitted)."""
+    `limits` by lossland.launch.checks before anything runs or is submitted)."""
 
     batch: int = 1
     SETTINGS: ClassVar[dict[str, Spec]] = {}

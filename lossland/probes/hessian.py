@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator
 
+from lossland.core.ranges import Bool, Int
 from lossland.probes import LANCZOS, Landscape, Probe, Unit, finite_or_none
 from lossland.probes.hvp import Curvature, extreme_eigs, hessian_operator, hutchinson_trace
-from lossland.ranges import Bool, Int
 
 
 class Hessian(Probe):

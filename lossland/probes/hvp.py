@@ -16,7 +16,7 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from torch import Tensor
 
-from lossland.functional import batched_loss_fn
+from lossland.nets.batched import batched_loss_fn
 
 BatchedLoss = Callable[[Tensor], Tensor]
 

@@ -5,7 +5,7 @@ solution with its nearest (Euclidean) member of the SGD set of the same kind. Th
 the largest excess over the straight line between the end losses, max over a in [0, 1] of
 L(a) - ((1 - a) L(0) + a L(1)) (0 when the path is convex).
 
-`align=weight` permutes each unit's second endpoint to match its first (lossland.matching)
+`align=weight` permutes each unit's second endpoint to match its first (lossland.nets.matching)
 before the profile is taken; such records carry the alignment and name their set
 `<set>@<method>`, as aligned path records' directories do, so that the report never pools
 them with unaligned ones.
@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossland.errors import LosslandError
-from lossland.functional import batched_loss_fn
-from lossland.identity import aligned_name
-from lossland.matching import METHODS, align, check_setting
+from lossland.core.errors import LosslandError
+from lossland.core.identity import aligned_name
+from lossland.core.ranges import Bool, Choice, Int, Number
+from lossland.nets.batched import batched_loss_fn
+from lossland.nets.matching import METHODS, align, check_setting
 from lossland.probes import Landscape, Probe, Unit
-from lossland.ranges import Bool, Choice, Int, Number
-from lossland.solution_sets import draw_pairs
+from lossland.study.sets import draw_pairs
 
 
 class Interp(Probe):

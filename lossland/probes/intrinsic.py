@@ -4,7 +4,7 @@ P [N_prm, d] is dense Gaussian with columns of unit expected length, theta_0 a f
 seed recorded); z starts at 0 and is trained with the set's optimizer (SGD mini-batches, or
 L-BFGS-GSS full batch). One unit per d, so the probe is per arch x optimizer, not per solution;
 the set's own solutions give the full-space reference (their mean accuracy on the test split).
-d_int90 = the smallest d reaching 90% of it (lossland.report.probes). For the autoencoder
+d_int90 = the smallest d reaching 90% of it (lossland.report.probe_tables). For the autoencoder
 (no accuracy) "performance" is the loss reduction from theta_0: 1 - L(d) / L(theta_0).
 """
 
@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossland.errors import LosslandError
-from lossland.functional import params_loss_fn, unflatten
-from lossland.lbfgs_gss import LBFGSGSS
-from lossland.models import build_model, evaluate, get_flat, is_classifier, set_flat
+from lossland.core.errors import LosslandError
+from lossland.core.ranges import Float, Int, IntList
+from lossland.nets.batched import params_loss_fn, unflatten
+from lossland.nets.modules import build_model, evaluate, get_flat, is_classifier, set_flat
 from lossland.probes import Landscape, Probe, Unit
-from lossland.ranges import Float, Int, IntList
-from lossland.trainers import minibatch_epoch
+from lossland.train.lbfgs_gss import LBFGSGSS
+from lossland.train.optimizers import minibatch_epoch
 
 
 class Intrinsic(Probe):

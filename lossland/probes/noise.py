@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch.func import grad, vmap
 
-from lossland.functional import params_loss_fn, unflatten
+from lossland.core.ranges import Int
+from lossland.nets.batched import params_loss_fn, unflatten
 from lossland.probes import LANCZOS, Landscape, Probe, Unit, not_converged
 from lossland.probes.hvp import extreme_eigs, hessian_operator
-from lossland.ranges import Int
 
 
 class Noise(Probe):

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from lossland.core.ranges import Float, Int
 from lossland.probes import LANCZOS, Landscape, Probe, Unit, not_converged
 from lossland.probes.hvp import extreme_eigs, hessian_operator
-from lossland.ranges import Float, Int
 
 
 class Perturb(Probe):

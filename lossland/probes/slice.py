@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lossland.functional import batched_loss_fn, param_shapes
+from lossland.core.ranges import Float, Int
+from lossland.nets.batched import batched_loss_fn, param_shapes
 from lossland.probes import LANCZOS, Landscape, Probe, Unit
-from lossland.ranges import Float, Int
 
 
 class Slice(Probe):

@@ -8,7 +8,7 @@ as tidy tables), configs (never pool two configs), sets (the study's solution se
 (what is missing, failed, diverged, corrupt), stats (the numbers), weight_space (Fig. 5/6),
 tidy (the numbers as tables and CSVs), tables (Table 1, S1), figures (one PNG per paper
 figure), figure_specs (which figures, captions), probes and probe_figures (the probes' part),
-page and html (index.html). What is compared comes from the study (lossland.study).
+page and html (index.html). What is compared comes from the study (lossland.study.design).
 """
 
 from lossland.report.build import Report, build_report

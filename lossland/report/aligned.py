@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossland.core.storage import read_json, write_bytes
 from lossland.probes.interp import barrier
 from lossland.report import html, stats
-from lossland.storage import read_json, write_bytes
 
 SEP = "@"  # <set>@<method>: identity.aligned_name
 PAIR = ["arch", "set", "landscape", "i", "j"]

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from lossland.errors import LosslandError
-from lossland.report import aligned, finders, probes
+from lossland.core.errors import LosslandError
+from lossland.core.storage import set_file, write_bytes
+from lossland.report import aligned, path_tables, probe_tables
 from lossland.report.configs import keep_one_config, leave_out_old_sets
 from lossland.report.figure_specs import draw_figures
 from lossland.report.page import render_index
 from lossland.report.records import Problem, Records, load_paths, load_runs
 from lossland.report.sets import LoadedSet, load_sets
 from lossland.report.tidy import compute_tables, write_problems, write_tables
-from lossland.storage import set_file, write_bytes
-from lossland.study import Study, load_study
+from lossland.study.design import Study, load_study
 
 
 @dataclass
@@ -109,8 +109,8 @@ def build_report(
     compute_tables(report)
     write_tables(report)
     draw_figures(report)
-    probes.build(report, prefer)  # the probe records' tables, figures and verdicts (if any)
-    finders.build(report, prefer)  # barrier height by path finder, every finder's records
+    probe_tables.build(report, prefer)  # the probe records' tables, figures and verdicts (if any)
+    path_tables.build(report, prefer)  # barrier height by path finder, every finder's records
     aligned.build(report)  # unaligned vs aligned paths (align=weight records)
     write_problems(report)  # with what the probes and finders left out
     write_bytes(report.index, render_index(report).encode())
@@ -127,7 +127,7 @@ def choose_n_select(
         return int(n_select), f"sets: the {n_select} {rule} (given)"
     for jobs, used in (
         ("path", paths.n_select.dropna()),
-        ("probe", pd.Series(probes.n_selects(out_dir) if out_dir else [], dtype=float)),
+        ("probe", pd.Series(probe_tables.n_selects(out_dir) if out_dir else [], dtype=float)),
     ):
         if len(used):
             n = int(used.mode().iloc[0])

@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-from lossland.config import CONF_DIR
-from lossland.errors import LosslandError
-from lossland.identity import DIR_KEYS, flat, result_config, without
+from lossland.core.conf import CONF_DIR
+from lossland.core.errors import LosslandError
+from lossland.core.identity import DIR_KEYS, flat, result_config, without
 
 
 @dataclass(frozen=True)

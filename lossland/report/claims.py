@@ -252,14 +252,19 @@ def curve_claims(ev: Evidence) -> list[Claim]:
     """Fig. S1: BFGS test-loss curves rise sharply from their minima, except the autoencoder's."""
     rise = runs_of(ev, BFGS, "rise")
     if ev.arch in OVERFIT_EXCEPTION:
-        claim = Claim("Sec. III.1, Fig. S1", "the exception: the autoencoder's L-BFGS-GSS "
-                      "test-loss curves do not \u201crise sharply from the minima\u201d",
-                      how=f"one-sided Wilcoxon signed-rank test of rise < {SHARP_RISE:.0%}")
+        claim = Claim(
+            "Sec. III.1, Fig. S1",
+            "the exception: the autoencoder's L-BFGS-GSS "
+            "test-loss curves do not \u201crise sharply from the minima\u201d",
+            how=f"one-sided Wilcoxon signed-rank test of rise < {SHARP_RISE:.0%}",
+        )
         alternative = "less"  # fmt: skip
     else:
-        claim = Claim("Sec. III.1, Fig. S1", "\u201cthe L-BFGS-GSS test loss curves rise "
-                      "sharply from the minima\u201d",
-                      how=f"one-sided Wilcoxon signed-rank test of rise > {SHARP_RISE:.0%}")
+        claim = Claim(
+            "Sec. III.1, Fig. S1",
+            "\u201cthe L-BFGS-GSS test loss curves rise sharply from the minima\u201d",
+            how=f"one-sided Wilcoxon signed-rank test of rise > {SHARP_RISE:.0%}",
+        )
         alternative = "greater"  # fmt: skip
     if too_few(claim, rise):
         return [claim]
@@ -289,14 +294,19 @@ def barrier_claims(ev: Evidence) -> list[Claim]:
     the solution as the unit; the height beside it, and how many paths peak at an endpoint."""
     out = []
     exception = ev.arch in OVERFIT_EXCEPTION
-    for landscape, a_set, b_set, fig in (("train", "bfgs-train", "sgd-train", "Fig. 4"),
-                                         ("train", "bfgs-test", "sgd-test", "Fig. 4"),
-                                         ("test", "bfgs-test", "sgd-test", "Fig. S2")):
+    for landscape, a_set, b_set, fig in (
+        ("train", "bfgs-train", "sgd-train", "Fig. 4"),
+        ("train", "bfgs-test", "sgd-test", "Fig. 4"),
+        ("test", "bfgs-test", "sgd-test", "Fig. S2"),
+    ):
         pa, pb = barriers(ev.paths, a_set, landscape), barriers(ev.paths, b_set, landscape)
         if exception:
-            claim = Claim(f"Sec. III.2, {fig}", f"the exception: \u201cwith the exception of "
-                          f"Autoencoder, the barrier heights are lower for the SGD solutions\u201d:"
-                          f" {a_set} barriers not above {b_set}'s ({landscape} landscape)")
+            claim = Claim(
+                f"Sec. III.2, {fig}",
+                f"the exception: \u201cwith the exception of "
+                f"Autoencoder, the barrier heights are lower for the SGD solutions\u201d:"
+                f" {a_set} barriers not above {b_set}'s ({landscape} landscape)",
+            )
         else:
             claim = Claim(f"Sec. III.2, {fig}", f"\u201cthe barrier heights are lower for the "
                           f"SGD solutions compared to BFGS\u201d: {a_set} above {b_set} "
@@ -306,10 +316,12 @@ def barrier_claims(ev: Evidence) -> list[Claim]:
         pa = barriers(ev.paths, f"{opt}-train", "train")
         pb = barriers(ev.paths, f"{opt}-test", "train")
         exception = ev.arch not in TRAIN_ABOVE_TEST
-        words = ("\u201con the training landscape the BFGS barrier heights between vectors of "
-                 "training weights are only higher than [...] between vectors of test weights in"
-                 " two out of four NN architectures, FCP and LSTM\u201d"
-                 + ("" if opt == "bfgs" else "; \u201cthe same observation is true for SGD\u201d"))
+        words = (
+            "\u201con the training landscape the BFGS barrier heights between vectors of "
+            "training weights are only higher than [...] between vectors of test weights in"
+            " two out of four NN architectures, FCP and LSTM\u201d"
+            + ("" if opt == "bfgs" else "; \u201cthe same observation is true for SGD\u201d")
+        )
         what = f": {opt}-train {'not ' if exception else ''}above {opt}-test"  # fmt: skip
         out.append(barrier_contrast(Claim("Sec. III.2, Fig. 4", words + what), pa, pb,
                                     exception, paired))  # fmt: skip
@@ -362,20 +374,31 @@ def weight_claims(ev: Evidence) -> list[Claim]:
     perm = "one-sided permutation test over solutions"
     out = []
     for split in ("train", "test"):
-        c = Claim("Sec. III.3, Table S1", "BFGS weights are \u201ccharacterized by larger "
-                  f"standard deviations\u201d: {split} sets", how=perm + " (each solution's std)")
+        c = Claim(
+            "Sec. III.3, Table S1",
+            "BFGS weights are \u201ccharacterized by larger "
+            f"standard deviations\u201d: {split} sets",
+            how=perm + " (each solution's std)",
+        )
         if f"bfgs-{split}" in missing or f"sgd-{split}" in missing:
             c.untestable = "a set has no vectors (n = 0)"
             out.append(c)
             continue
         a, b = s[f"bfgs-{split}"].std(axis=1), s[f"sgd-{split}"].std(axis=1)
         out.append(directional(c, a, b, "greater", "mean per-solution std, BFGS - SGD:"))
-    main = Claim("Sec. III.3, Fig. 5", "\u201cBFGS weight vectors tend to be longer than SGD "
-                 "weight vectors\u201d (BFGS-train vs SGD-test, |w - w_bar|)", how=perm)
-    centroid = Claim("Sec. III.3, Fig. 5", "\u201cThe distance between w_bar_BFGS and w_bar_SGD "
-                     "is small compared to the spread of vector lengths within each group\u201d",
-                     how=f"descriptive: centroid distance / median |w - w_bar| < "
-                     f"{SMALL_CENTROID}; range: one vector left out at a time")
+    main = Claim(
+        "Sec. III.3, Fig. 5",
+        "\u201cBFGS weight vectors tend to be longer than SGD "
+        "weight vectors\u201d (BFGS-train vs SGD-test, |w - w_bar|)",
+        how=perm,
+    )
+    centroid = Claim(
+        "Sec. III.3, Fig. 5",
+        "\u201cThe distance between w_bar_BFGS and w_bar_SGD "
+        "is small compared to the spread of vector lengths within each group\u201d",
+        how=f"descriptive: centroid distance / median |w - w_bar| < "
+        f"{SMALL_CENTROID}; range: one vector left out at a time",
+    )
     shrink = ev.arch in GAP_SHRINKS
     gap = Claim("Sec. III.3, Fig. S3", "the length gap (BFGS-test vs SGD-test against BFGS-train "
                 "vs SGD-test) " + ("shrinks: \u201cthe SGD and BFGS vector lengths become less "
@@ -385,9 +408,12 @@ def weight_claims(ev: Evidence) -> list[Claim]:
                 how="descriptive: ratio of median-length gaps S3 / 5, " + (
                     "< 1" if shrink else f"within [1/{COMPARABLE}, {COMPARABLE}]")
                 + "; range: one vector left out at a time")  # fmt: skip
-    fig6 = Claim("Sec. III.4, Fig. 6", "\u201cclear separation of BFGS and SGD vectors\u201d "
-                 "(RBF kPCA, BFGS-train vs SGD-test)", how="label-permutation test of a "
-                 "cross-validated linear classifier on PC1-PC2 (stats.separation_test)")
+    fig6 = Claim(
+        "Sec. III.4, Fig. 6",
+        "\u201cclear separation of BFGS and SGD vectors\u201d (RBF kPCA, BFGS-train vs SGD-test)",
+        how="label-permutation test of a "
+        "cross-validated linear classifier on PC1-PC2 (stats.separation_test)",
+    )
     others = Claim("Sec. III.4 (Fig. 6 text)", "\u201cthe separation is only observed with the "
                    "RBF kernel and disappears when other kernels such as polynomial and sigmoid "
                    "are used, or when standard PCA is employed\u201d",
@@ -560,9 +586,12 @@ def section(report: Any) -> html.Section | None:
     )
     runs, paths = report.runs, report.paths
     for arch in report.archs:
-        known = {(c.a, c.b, kernel): result
-                 for (c, a), ws in report.comparisons.items() if a == arch
-                 for kernel, result in zip(("rbf", "pca"), ws.separation, strict=True)}
+        known = {
+            (c.a, c.b, kernel): result
+            for (c, a), ws in report.comparisons.items()
+            if a == arch
+            for kernel, result in zip(("rbf", "pca"), ws.separation, strict=True)
+        }
         ev = evidence(arch, runs.table, runs.curves, report.sets, paths.table, known)
         if not any(len(df) for df in ev.runs.values()):
             continue

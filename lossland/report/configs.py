@@ -17,7 +17,7 @@ import pandas as pd
 
 from lossland.report.choice import Group, choose, reference, scope
 from lossland.report.records import Problem, Records
-from lossland.study import Study
+from lossland.study.design import Study
 
 
 def keep_one_config(

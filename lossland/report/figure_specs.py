@@ -11,11 +11,11 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lossland.progress import progress
+from lossland.core.progress import progress
+from lossland.core.storage import write_bytes
 from lossland.report import figures, stats
 from lossland.report.sets import LoadedSet
-from lossland.storage import write_bytes
-from lossland.study import Comparison, Study
+from lossland.study.design import Comparison, Study
 
 
 @dataclass
@@ -162,14 +162,14 @@ def weight_figures(report: Any, spec: Comparison) -> list[FigureSpec]:
 
 
 def toy_spec(report: Any) -> FigureSpec:
-    """Fig. 3 from <out_dir>/toy/ (python -m lossland.toy); made there first if missing."""
+    """Fig. 3 from <out_dir>/toy/ (python -m lossland.paths.toy); made there first if missing."""
     toy_dir = report.out_dir / "toy"
     target = report.report_dir / "fig3_toy.png"
 
     def draw() -> None:
         if not (toy_dir / "fig3_toy.png").exists():
             try:
-                from lossland.toy import toy_paths, write_outputs
+                from lossland.paths.toy import toy_paths, write_outputs
 
                 write_outputs(toy_paths(), toy_dir)  # seconds
             except Exception as e:  # noqa: BLE001 - the toy must not stop the report
@@ -193,7 +193,7 @@ def toy_spec(report: Any) -> FigureSpec:
         "Fig. 3: low-loss paths on a 2-D landscape",
         "The paper's toy landscape f(x, y) (two wells, two bumps): the straight line (dashed) "
         "and FourierPathFinder paths for lambda = 10, 100, 1000 between the two minima (a), and "
-        "f along each path with its height H marked (b). Made by python -m lossland.toy. Look "
+        "f along each path with its height H marked (b). Made by python -m lossland.paths.toy. Look "
         "for: the Fourier paths bend around the bumps that the straight line crosses and stay "
         "below its height H (the table under Numbers behind the pictures gives each H beside "
         "the paper's).",

@@ -21,9 +21,9 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from lossland.core.storage import write_bytes  # noqa: E402
 from lossland.report.stats import Lengths, Projection, Separation  # noqa: E402
-from lossland.storage import write_bytes  # noqa: E402
-from lossland.study import Study  # noqa: E402
+from lossland.study.design import Study  # noqa: E402
 
 PAIR_COLOR = ("tab:blue", "#f08080")  # Fig. 5 / S3: first set blue, second light red
 POINT_COLOR = ("tab:blue", "tab:red")  # Fig. 6 / S4: first set blue, second red points

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from lossland.report import aligned, finders, html, probes, stats
+from lossland.report import aligned, html, path_tables, probe_tables, stats
 from lossland.report.tidy import TIDY_FILES
 
 
@@ -205,8 +205,8 @@ SECTIONS = (
     table_s1,
     figures,
     numbers,
-    probes.section,
-    finders.section,
+    probe_tables.section,
+    path_tables.section,
     aligned.section,
     tidy_files,
     status,  # last

@@ -1,4 +1,4 @@
-"""One figure per probe (lossland.report.probes): each takes the tidy tables, the raw records,
+"""One figure per probe (lossland.report.probe_tables): each takes the tidy tables, the raw records,
 the study (set names, titles, colours) and the nets (name -> title, one panel each) and returns
 a Figure, or None when that probe has no records."""
 
@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lossland.report.figures import arch_grid, no_data, save  # noqa: F401 - save re-exported
-from lossland.study import Study
+from lossland.study.design import Study
 
 
 def present(df: pd.DataFrame | None) -> bool:

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossland.identity import code_label
-from lossland.storage import (
+from lossland.core.identity import code_label
+from lossland.core.storage import (
     PAIR_FILE,
     PAIRS_FILE,
     RESULT_FILE,

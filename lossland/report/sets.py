@@ -1,4 +1,4 @@
-"""The study's solution sets of each arch, as the report uses them (lossland.solution_sets).
+"""The study's solution sets of each arch, as the report uses them (lossland.study.sets).
 
 The selection rule is the one the path jobs use (`select_runs`: the finished runs of lowest
 minimum train loss, best first). The report never writes sets/ (the path jobs own it), and a
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lossland.errors import LosslandError
+from lossland.core.errors import LosslandError
 from lossland.report.records import Problem
-from lossland.solution_sets import build_set, select_runs
-from lossland.study import Study
+from lossland.study.design import Study
+from lossland.study.sets import build_set, select_runs
 
 
 @dataclass

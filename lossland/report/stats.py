@@ -22,7 +22,7 @@ from sklearn.model_selection import StratifiedKFold, permutation_test_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from lossland.study import Comparison
+from lossland.study.design import Comparison
 
 
 def weight_stats(weights: np.ndarray) -> tuple[float, float]:

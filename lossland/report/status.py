@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from lossland.core.storage import PAIRS_FILE, job_logs, path_task_dirs
 from lossland.report.records import Records
-from lossland.storage import PAIRS_FILE, job_logs, path_task_dirs
-from lossland.study import Study
+from lossland.study.design import Study
 
 RUN_STATES = ("done", "diverged", "stalled", "failed", "incomplete", "corrupt", "missing")
 PATH_STATES = ("done", "diverged", "corrupt", "missing")

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lossland import archs as arch_registry
+from lossland.core.storage import write_bytes
+from lossland.nets import archs as arch_registry
 from lossland.report.sets import LoadedSet
 from lossland.report.stats import weight_stats
-from lossland.storage import write_bytes
-from lossland.study import Study
+from lossland.study.design import Study
 
 # Paper Table 1: mean min train loss (train set) and mean test loss (test set) of 48 runs.
 PAPER_TABLE1 = {  # arch: (train L-BFGS, train SGD, test L-BFGS, test SGD, N_prm)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
+from lossland.core.storage import write_bytes
 from lossland.report import stats, status, tables
 from lossland.report.weight_space import compare_sets, weight_space_tables
-from lossland.storage import write_bytes
 
 TIDY_FILES = {  # table -> file name under report/
     "runs": "runs.csv",

@@ -10,7 +10,7 @@ import pandas as pd
 
 from lossland.report import stats
 from lossland.report.sets import LoadedSet
-from lossland.study import Comparison, Study
+from lossland.study.design import Comparison, Study
 
 
 @dataclass
