@@ -1,4 +1,5 @@
-"""Flushing subnormal floats to zero (every entry point does: lossland.launch.cli) keeps the results.
+"""Flushing subnormal floats to zero (every entry point does: lossland.launch.cli) keeps the
+results.
 
 Near a deep minimum the softmax's small probabilities and their gradients go subnormal
 (< 1.2e-38), where CPU arithmetic is up to 10x slower. Flushed, each such term becomes 0: it

@@ -18,7 +18,6 @@ from lossland.paths.finders.fourier import (
     fourier_phi,
     loop_objective,
     path_objective,
-    path_points,
     t_grid,
 )
 
@@ -93,10 +92,17 @@ def test_finder_goes_around_a_barrier():
 def test_zero_coefficients_give_the_straight_line_and_exact_endpoints():
     w_i, w_j = torch.randn(2, 7, dtype=torch.float64)
     t = t_grid(11, torch.float64)
-    line = path_points(w_i[None], w_j[None], torch.zeros(1, 4, 7, dtype=torch.float64), t)[0]
+
+    def points(
+        b: torch.Tensor,
+    ) -> torch.Tensor:  # w(t) = (1 - t) w_i + t w_j + sum_n sin(n pi t) b_n
+        n = torch.arange(1, len(b) + 1, dtype=t.dtype)
+        return torch.lerp(w_i, w_j, t[:, None]) + torch.sin(torch.pi * t[:, None] * n) @ b
+
+    line = points(torch.zeros(4, 7, dtype=torch.float64))
     torch.testing.assert_close(line, torch.lerp(w_i, w_j, t[:, None]), rtol=0, atol=1e-15)
-    bent = path_points(w_i[None], w_j[None], torch.randn(1, 4, 7, dtype=torch.float64), t)[0]
-    assert torch.equal(bent[0], w_i) and torch.equal(bent[-1], w_j)
+    ends = fourier_phi(t, 4)[[0, -1]]  # exactly (1, 0, 0...) and (0, 1, 0...): exact endpoints
+    assert torch.equal(ends, torch.eye(6, dtype=torch.float64)[:2])
     assert torch.equal(fourier_basis(t, 4)[[0, -1]], torch.zeros(2, 4, dtype=torch.float64))
     result = find_path(lambda w: w.pow(2).sum(1), w_i, w_j, n_points=11, steps=0)
     torch.testing.assert_close(result.profile, line.pow(2).sum(1))

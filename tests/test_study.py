@@ -1,5 +1,5 @@
-"""The study, declared once (conf/study/, lossland.study.design): what it derives, that every stage and
-the report follow it, and that a study with more optimizers or a net it does not list is a
+"""The study, declared once (conf/study/, lossland.study.design): what it derives, that every
+stage and the report follow it, and that a study with more optimizers or a net it does not list is a
 config edit, not a code change. Also: the outputs layout Hydra's directories spell agrees with
 lossland.core.storage, and the configs ship in a non-editable install."""
 
@@ -130,13 +130,10 @@ def test_hydra_task_dirs_are_where_storage_puts_them(config, overrides, place):
     if place == "train":
         want = storage.train_task_dir("/data/out", "lstm", "lbfgs", 7, sig)
     elif place == "paths":
-        want = storage.job_dir(
-            storage.path_task_dir("/data/out", "ae", "sgd-test", "test", "fourier", sig), 3
-        )
+        task_dir = storage.path_task_dir("/data/out", "ae", "sgd-test", "test", "fourier", sig)
+        want = task_dir / "shard=3"  # a job's own folder in its task's (docs/outputs.md)
     else:
-        want = storage.job_dir(
-            storage.probe_task_dir("/data/out", "lenet", "bfgs-train", "noise", sig), 2
-        )
+        want = storage.probe_task_dir("/data/out", "lenet", "bfgs-train", "noise", sig) / "shard=2"
     assert Path(run) == want and Path(sweep) == want
 
 
@@ -282,7 +279,7 @@ def test_entry_points_run_from_a_non_editable_install(tmp_path):
         )
         assert probe.stdout.strip() == str(target / "lossland" / "conf")
     registry = subprocess.run(  # the net registry reads the same conf (Table 1's N_prm column)
-        [sys.executable, "-c", "from lossland import archs; print(*archs.names())"],
+        [sys.executable, "-c", "from lossland.nets import archs; print(*archs.names())"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -290,3 +287,61 @@ def test_entry_points_run_from_a_non_editable_install(tmp_path):
     )
     shipped = sorted(p.stem for p in (REPO / "conf" / "arch").glob("*.yaml"))
     assert registry.stdout.split() == shipped, registry.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_non_editable_install_trains_and_reports_with_n_prm(tmp_path, mnist_root):
+    """From a wheel, outside the repository: a tiny sweep trains, and its report's Table 1
+    carries N_prm from the shipped registry (paper Table 1: fcp 42,200)."""
+    wheel_dir, target = tmp_path / "wheel", tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+        + ["-w", str(wheel_dir), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = wheel_dir.glob("lossland-*.whl")
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stderr[-2000:]
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    run(
+        "lossland.train",
+        "-m",
+        "arch=fcp",
+        "opt=sgd,lbfgs",
+        "seed=0,1",
+        "out_dir=out",
+        f"dataset.root={mnist_root}",
+        "dataset.n_train=200",
+        "dataset.n_eval=100",
+        "opt.epochs=1",
+        "n_select=2",
+    )
+    run("lossland.report", "out_dir=out", "n_select=2")
+    table1 = (work / "out" / "report" / "table1.csv").read_text()
+    header, *rows = table1.splitlines()
+    col = header.split(",").index("N_prm")
+    ours = [r.split(",") for r in rows if ",ours" in r or r.split(",")[1] == "lossland"]
+    assert ours and all(r[col] == "42200" for r in ours), table1

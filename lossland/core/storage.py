@@ -78,11 +78,6 @@ def pair_file(task_dir: str | Path, i: int, j: int) -> Path:
     return Path(task_dir) / f"pair={i}-{j}.json"
 
 
-def job_dir(task_dir: str | Path, shard: int) -> Path:
-    """<task dir>/shard=<s>: one path or probe job's log and composed config (Hydra's dir)."""
-    return Path(task_dir) / f"{JOB_DIR}{shard}"
-
-
 def job_logs(out_dir: str | Path, stage: str = "paths") -> list[Path]:
     """Every job log of a stage (paths/.../<sig>/shard=<s>/*.log), sorted."""
     stars = "/".join(["*"] * DEPTH[stage])

@@ -88,7 +88,8 @@ def of(arch: str) -> Symmetry:
     if groups is None:
         raise LosslandError(
             f"arch {arch} declares no permutation symmetry: add `symmetry:` to its registry "
-            "entry (conf/arch/<name>.yaml, lossland/nets/symmetry.py), `symmetry: []` if it has none"
+            "entry (conf/arch/<name>.yaml, lossland/nets/unit_groups.py), `symmetry: []` if it "
+            "has none"
         )
     if not groups:
         raise LosslandError(

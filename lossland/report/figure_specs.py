@@ -193,7 +193,8 @@ def toy_spec(report: Any) -> FigureSpec:
         "Fig. 3: low-loss paths on a 2-D landscape",
         "The paper's toy landscape f(x, y) (two wells, two bumps): the straight line (dashed) "
         "and FourierPathFinder paths for lambda = 10, 100, 1000 between the two minima (a), and "
-        "f along each path with its height H marked (b). Made by python -m lossland.paths.toy. Look "
+        "f along each path with its height H marked (b). Made by python -m lossland.paths.toy. "
+        "Look "
         "for: the Fourier paths bend around the bumps that the straight line crosses and stay "
         "below its height H (the table under Numbers behind the pictures gives each H beside "
         "the paper's).",

@@ -140,8 +140,8 @@ class LBFGSGSS(torch.optim.Optimizer):
     no line-search point lowers the loss (then the parameters do not move). Hyperparameters are
     read from the first param group; ``.grad`` of the parameters is left untouched.
 
-    ``line_search="authors"`` runs the authors' notebook instead (lossland.train.line_search_authors):
-    its line search, rho = 1 / (s.y + 1e-6), every pair kept unless cos(s, y) < 1e-4 (then the
+    ``line_search="authors"`` runs the authors' notebook instead
+    (lossland.train.line_search_authors): its line search, rho = 1 / (s.y + 1e-6), every pair kept unless cos(s, y) < 1e-4 (then the
     history is reset), no descent check, and the step is always taken (``initial_step`` unused).
     ``diagnostics()`` counts evaluations, resets and failed searches over the whole run.
     """

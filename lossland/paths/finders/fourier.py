@@ -59,12 +59,6 @@ def fourier_phi(t: Tensor, n_fourier: int) -> Tensor:
     return torch.cat([(1 - t)[:, None], t[:, None], fourier_basis(t, n_fourier)], 1)
 
 
-def path_points(w_i: Tensor, w_j: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Points of P paths, [P, M, N], from endpoints [P, N] and coefficients b [P, N_F, N]."""
-    theta = torch.cat([w_i[:, None], w_j[:, None], b], 1)
-    return torch.einsum("mj,pjn->pmn", fourier_phi(t, b.shape[1]), theta)
-
-
 def path_objective(
     loss: BasisLoss, phi: Tensor, theta: Tensor, lam: float
 ) -> tuple[Tensor, Tensor]:
