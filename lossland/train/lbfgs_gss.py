@@ -141,8 +141,9 @@ class LBFGSGSS(torch.optim.Optimizer):
     read from the first param group; ``.grad`` of the parameters is left untouched.
 
     ``line_search="authors"`` runs the authors' notebook instead
-    (lossland.train.line_search_authors): its line search, rho = 1 / (s.y + 1e-6), every pair kept unless cos(s, y) < 1e-4 (then the
-    history is reset), no descent check, and the step is always taken (``initial_step`` unused).
+    (lossland.train.line_search_authors): its line search, rho = 1 / (s.y + 1e-6), every pair kept
+    unless cos(s, y) < 1e-4 (then the history is reset), no descent check, and the step is always
+    taken (``initial_step`` unused).
     ``diagnostics()`` counts evaluations, resets and failed searches over the whole run.
     """
 

@@ -5,8 +5,9 @@ finder's path is linear in its parameters, w(t) = sum_j phi_j(t) theta_j with th
 w_j, its own parameters), so its points on the common grid t_m (M = finder.n_points equally
 spaced values in [0, 1], the paper's M = 50) are phi theta, scored by one `BasisLoss` call.
 Every finder reports the profile on that grid, height = max of the profile, length = sum_m
-|w(t_{m+1}) - w(t_m)|: finders are comparable. Entries: fourier (the paper's), linear, bezier, neb (modules here). A new finder is a yaml file plus a class with
-`find`; tests/test_finders.py tests every yaml it finds.
+|w(t_{m+1}) - w(t_m)|: finders are comparable. Entries: fourier (the paper's), linear, bezier, neb
+(modules here). A new finder is a yaml file plus a class with `find`; tests/test_finders.py tests
+every yaml it finds.
 
 Every trained finder takes the same mode settings (docs/paths.md#modes): `images_per_step`
 (each step's loss and gradient on a fresh random subset of the landscape's images, null = all:
