@@ -1,6 +1,7 @@
 """Chunk sizes from the device (lossland.paths.sizing, lossland.core.memory): the CPU keeps
 its measured sizes; on CUDA the free memory decides, all images per call whenever one weight vector
 on all of them fits."""
+
 from __future__ import annotations
 
 import pytest
