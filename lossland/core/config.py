@@ -212,27 +212,36 @@ class StudyConfig:
 
 
 @dataclass
-class PathsConfig:
+class SetJobConfig:
+    """What path and probe jobs share: a shard of one set's (or weights file's) solutions,
+    scored on one landscape (lossland.core.records, lossland.study.sets.source_set)."""
+
     arch: ArchConfig = field(default_factory=ArchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    # conf/finder/<name>.yaml (name, _target_, its settings) + conf/paths.yaml's shared keys;
-    # lossland.paths.finders.build_finder names any key the finder does not take
-    finder: Any = MISSING
     study: StudyConfig = field(default_factory=StudyConfig)
     set: str = "bfgs-train"  # one of the study's sets (lossland.study.design)
     weights: str | None = None  # an [n, N_prm] float32 .npy file instead of a set
-    landscape: str = "train"  # train | test: whose loss the paths are scored on
-    shard: int = 0  # this job's share of the set's pairs: [shard * shard_size, ...)
-    shard_size: int = 300
-    n_pairs: int = 300
-    pair_seed: int = 0
+    landscape: str = "train"  # train | test: whose loss the job scores
+    shard: int = 0  # this job's share of the set's pairs or units: [shard * shard_size, ...)
     n_select: int = 48
     n_runs: int = 75
     allow_partial: bool = False
     train_sig: str | None = None  # which training config's runs (train/<arch>/<opt>/<sig>/)
-    align: str = "none"  # none | weight: each pair's second endpoint aligned to its first
     device: str = "auto"
     out_dir: str = "outputs"
+
+
+@dataclass
+class PathsConfig(SetJobConfig):
+    """`python -m lossland.paths`: paths between a shard of one set's pairs."""
+
+    # conf/finder/<name>.yaml (name, _target_, its settings) + conf/paths.yaml's shared keys;
+    # lossland.paths.finders.build_finder names any key the finder does not take
+    finder: Any = MISSING
+    shard_size: int = 300
+    n_pairs: int = 300
+    pair_seed: int = 0
+    align: str = "none"  # none | weight: each pair's second endpoint aligned to its first
     tf32: bool = False  # TF32 path finding on CUDA (docs/decisions.md#numerics); off: IEEE fp32
 
 
@@ -267,25 +276,12 @@ def register_configs() -> None:
 
 
 @dataclass
-class ProbeJobConfig:
+class ProbeJobConfig(SetJobConfig):
     """`python -m lossland.probes`: one probe on a shard of one set's (or file's) solutions."""
 
-    arch: ArchConfig = field(default_factory=ArchConfig)
-    dataset: DatasetConfig = field(default_factory=DatasetConfig)
     probe: Any = MISSING  # conf/probe/<name>.yaml: name, _target_ and the probe's settings
-    study: StudyConfig = field(default_factory=StudyConfig)
-    set: str = "bfgs-train"  # one of the study's sets (lossland.study.design)
-    weights: str | None = None  # an [n, N_prm] float32 .npy file instead of a set
-    landscape: str = "train"  # train | test: the data the probes score on
-    shard: int = 0  # this job's share of the units: [shard * shard_size, ...)
     shard_size: int = 48
-    n_select: int = 48
-    n_runs: int = 75
-    allow_partial: bool = False
     image_chunk: int | None = 5000
-    device: str = "auto"
-    out_dir: str = "outputs"
-    train_sig: str | None = None  # which training config's runs form the set (when several)
 
 
 def compose(config_name: str, overrides: Sequence[str] = (), hydra: bool = False) -> Any:

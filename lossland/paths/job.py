@@ -7,13 +7,11 @@ most the pairs in flight and a rerun skips the pairs already done.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -27,13 +25,12 @@ from lossland.data import cached_split
 from lossland.launch import checks
 from lossland.launch.cli import absolute_paths
 from lossland.nets.matching import align_pairs, check_setting
-from lossland.nets.modules import load_weight_file
 from lossland.paths.basis_loss import basis_loss_fn
 from lossland.paths.finders import PathResult, build_finder
 from lossland.paths.finders.fourier import t_grid
 from lossland.paths.sizing import path_sizes
 from lossland.study.design import Study, study_of
-from lossland.study.sets import SolutionSet, build_set, draw_pairs
+from lossland.study.sets import SolutionSet, build_set, draw_pairs, inputs_of, source_set
 
 LANDSCAPES = {"train": "train", "test": "test"}  # landscape -> data split
 # Path points per batched call where more are slower than the per-point loop on that device
@@ -96,10 +93,7 @@ def source_name(cfg: DictConfig) -> str:
 def solution_of(cfg: DictConfig, write: bool = True) -> SolutionSet:
     """The pairs' endpoints: the set named by `set`, or the rows of the file `weights`; at
     least two of them (a path has two ends)."""
-    if cfg.get("weights"):
-        solution = weight_file_source(str(cfg.weights), cfg.arch.name, str(cfg.arch.act))
-    else:
-        solution = build_set(*set_args(cfg), write=write, study=study_of(cfg))
+    solution = source_set(cfg, write)
     if len(solution.seeds) < 2:
         where = cfg.weights if cfg.get("weights") else f"set {solution.name} (n_select)"
         raise LosslandError(
@@ -120,23 +114,6 @@ def set_args(cfg: DictConfig) -> tuple[str, str, str, int, int, bool, str | None
         cfg.allow_partial,
         cfg.get("train_sig"),
     )
-
-
-def weight_file_source(path: str, arch: str, act: str) -> SolutionSet:
-    """An [n, N_prm] float32 .npy file as a set (`models.load_weight_file` checks it); its
-    identity is its sha256."""
-    weights = load_weight_file(path, arch)
-    bad = np.flatnonzero(~np.isfinite(weights).all(1))
-    if len(bad):
-        raise LosslandError(f"{path}: rows {bad.tolist()} hold NaN or inf: drop them from the file")
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    name = identity.input_name({"weights": path})
-    return SolutionSet(arch, name, weights, [None] * len(weights), act, hash=digest)
-
-
-def inputs_of(solution: SolutionSet) -> dict[str, str]:
-    """What a pair record was made from: its set's record hash, or its weights file's sha256."""
-    return {"weights" if solution.name.startswith("file-") else "set": solution.hash}
 
 
 @lru_cache(maxsize=32)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,53 +27,17 @@ from lossland.core.records import job_config, record_state, shard_of
 from lossland.data import cached_split
 from lossland.launch import checks
 from lossland.launch.cli import absolute_paths
-from lossland.nets.modules import load_weight_file
 from lossland.probes import Landscape, Probe, Unit
 from lossland.study.design import study_of
-from lossland.study.sets import build_set
+from lossland.study.sets import SolutionSet, build_set, source_set
 
 
-@dataclass
-class Source:
-    """The weights a job probes and where they came from."""
-
-    set_name: str
-    weights: np.ndarray  # [n, N_prm] float32
-    seeds: list[int | None]
-    act: str
-    sha256: str  # of the .npy file, or of the set's float32 bytes
-    hash: str  # the input's identity in records: the set record's hash, or the file's sha256
-
-
-def load_source(cfg: DictConfig) -> Source:
-    """The set named by `set` (built from the training records) or the file `weights`."""
-    arch = cfg.arch.name
-    if cfg.get("weights"):
-        path = Path(cfg.weights)
-        w = load_weight_file(path, arch)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        name = identity.input_name({"weights": str(path)})
-        src = Source(name, w, [None] * len(w), cfg.arch.act, digest, digest)
-    else:
-        s = build_set(
-            cfg.out_dir,
-            arch,
-            cfg.set,
-            cfg.n_select,
-            cfg.n_runs,
-            cfg.allow_partial,
-            cfg.get("train_sig"),
-            study=study_of(cfg),
-        )
-        digest = hashlib.sha256(np.ascontiguousarray(s.weights).tobytes()).hexdigest()
-        src = Source(s.name, s.weights, list(s.seeds), s.act, digest, s.hash)
-    bad = np.flatnonzero(~np.isfinite(src.weights).all(1))
-    if len(bad):
-        raise LosslandError(
-            f"{arch}/{src.set_name}: weight vector(s) {bad.tolist()} hold NaN or inf: "
-            "drop them from the input (or retrain those runs)"
-        )
-    return src
+def weights_sha256(src: SolutionSet) -> str:
+    """The sha256 of the probed weights: the file's for weights=FILE, else of the set's
+    float32 bytes."""
+    if src.name.startswith("file-"):
+        return src.hash
+    return hashlib.sha256(np.ascontiguousarray(src.weights).tobytes()).hexdigest()
 
 
 def build_probe(cfg: DictConfig) -> tuple[str, Probe]:
@@ -92,7 +55,7 @@ def build_probe(cfg: DictConfig) -> tuple[str, Probe]:
         raise LosslandError(f"probe {name}: {str(cause).splitlines()[0]}") from e
 
 
-def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscape:
+def landscape_of(cfg: DictConfig, src: SolutionSet, device: torch.device) -> Landscape:
     arch = cfg.arch.name
     limits = {"train": cfg.dataset.n_train, "test": cfg.dataset.n_eval}
 
@@ -108,7 +71,7 @@ def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscap
         """interp's other set: the study's contrast for this set's optimizer (paper: the SGD
         set of the same kind, for a BFGS set)."""
         study = study_of(cfg)
-        other = None if cfg.get("weights") else study.partner(src.set_name)
+        other = None if cfg.get("weights") else study.partner(src.name)
         if other is None:
             return None
         try:
@@ -124,7 +87,7 @@ def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscap
     return Landscape(
         arch=arch,
         act=src.act,
-        set_name=src.set_name,
+        set_name=src.name,
         weights=torch.from_numpy(src.weights).to(device),
         seeds=src.seeds,
         device=device,
@@ -132,25 +95,25 @@ def landscape_of(cfg: DictConfig, src: Source, device: torch.device) -> Landscap
         image_chunk=cfg.image_chunk,
         data=data,
         partner=partner,
-        opt=None if cfg.get("weights") else study_of(cfg).check_set(src.set_name).opt,
+        opt=None if cfg.get("weights") else study_of(cfg).check_set(src.name).opt,
     )
 
 
 def plan(cfg: DictConfig):
     """(probe name, probe, source, landscape, this shard's units, record dir)."""
     name, probe = build_probe(cfg)
-    src = load_source(cfg)
+    src = source_set(cfg)
     device = resolve_device(cfg.device)
     ctx = landscape_of(cfg, src, device)
     every = probe.units(ctx)
     if not every:
         raise LosslandError(
-            f"probe {name} has nothing to do on {ctx.arch}/{src.set_name}: no units in its "
+            f"probe {name} has nothing to do on {ctx.arch}/{src.name}: no units in its "
             f"{len(src.weights)} weight vector(s) (interp's pairs need at least 2)"
         )
     units = shard_of(every, cfg.shard, cfg.shard_size)
     sig = identity.dir_signature(cfg, "probe")
-    out = storage.probe_task_dir(cfg.out_dir, cfg.arch.name, src.set_name, name, sig)
+    out = storage.probe_task_dir(cfg.out_dir, cfg.arch.name, src.name, name, sig)
     return name, probe, src, ctx, units, out
 
 
@@ -200,7 +163,7 @@ def run_probe(cfg: DictConfig) -> dict[str, int]:
     log.info(
         "%s/%s/%s shard %d: %d units, %d done before, %d to probe",
         ctx.arch,
-        src.set_name,
+        src.name,
         name,
         cfg.shard,
         len(units),
@@ -209,7 +172,7 @@ def run_probe(cfg: DictConfig) -> dict[str, int]:
     )
     batch = max(1, probe.batch)
     batches = [todo[k : k + batch] for k in range(0, len(todo), batch)]
-    for group in progress(batches, total=len(batches), desc=f"{ctx.arch}/{src.set_name}/{name}"):
+    for group in progress(batches, total=len(batches), desc=f"{ctx.arch}/{src.name}/{name}"):
         start = time.perf_counter()
         results = probe.run(ctx, group)
         seconds = (time.perf_counter() - start) / len(group)
@@ -256,7 +219,7 @@ def write_record(
     probe: str,
     unit: Unit,
     result: dict[str, Any],
-    src: Source,
+    src: SolutionSet,
     ctx: Landscape,
     config: dict[str, Any],
     seconds: float,
@@ -266,12 +229,12 @@ def write_record(
     record = {
         "probe": probe,
         "arch": ctx.arch,
-        "set": src.set_name,
+        "set": src.name,
         "unit": unit.key,
         **unit.info,
         "status": "ok",
         **result,
-        "input_sha256": src.sha256,
+        "input_sha256": weights_sha256(src),
         "wall_seconds": seconds,
         "device": ctx.device.type,
         "numerics": numerics.in_force(ctx.device).record(),

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig
 
 from lossland.core import identity, numerics, storage
 from lossland.core.errors import LosslandError
 from lossland.nets.modules import load_weight_file
-from lossland.study.design import Study, load_study
+from lossland.study.design import Study, load_study, study_of
 
 log = logging.getLogger("lossland")
 
@@ -196,3 +197,36 @@ def draw_pairs(n_members: int, n_pairs: int, seed: int, set_name: str) -> list[t
         return every
     chosen = rng.choice(len(every), size=n_pairs, replace=False)
     return [every[k] for k in chosen]
+
+
+def weight_file_set(path: str | Path, arch: str, act: str) -> SolutionSet:
+    """An [n, N_prm] float32 .npy file as a set (`load_weight_file` checks it); its identity
+    (`hash`) is the file's sha256, its name `file-<stem>-<path hash>`."""
+    weights = load_weight_file(path, arch)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    name = identity.input_name({"weights": str(path)})
+    return SolutionSet(arch, name, weights, [None] * len(weights), act, hash=digest)
+
+
+def source_set(cfg: DictConfig, write: bool = True) -> SolutionSet:
+    """A path or probe job's input (lossland.core.config.SetJobConfig): the set named by `set`,
+    built from the training records, or the rows of the file `weights`; every row finite."""
+    arch = cfg.arch.name
+    if cfg.get("weights"):
+        source = weight_file_set(str(cfg.weights), arch, str(cfg.arch.act))
+        fix = "drop them from the file"
+    else:
+        args = (cfg.n_select, cfg.n_runs, cfg.allow_partial, cfg.get("train_sig"))
+        source = build_set(str(cfg.out_dir), arch, cfg.set, *args, write, study_of(cfg))
+        fix = "retrain those runs"
+    bad = np.flatnonzero(~np.isfinite(source.weights).all(1))
+    if len(bad):
+        raise LosslandError(
+            f"{arch}/{source.name}: weight vector(s) {bad.tolist()} hold NaN or inf: {fix}"
+        )
+    return source
+
+
+def inputs_of(source: SolutionSet) -> dict[str, str]:
+    """What a path record was made from: its set's record hash, or its weights file's sha256."""
+    return {"weights" if source.name.startswith("file-") else "set": source.hash}
