@@ -37,6 +37,12 @@ def test_train_help_lists_only_the_groups_train_takes():
     assert "finder:" not in out and "probe:" not in out
 
 
+def test_the_old_probe_command_name_still_runs():
+    """`python -m lossland.probe` (before the stage folders) is `python -m lossland.probes`."""
+    old, new = (run_module(m, "--help").stdout for m in ("lossland.probe", "lossland.probes"))
+    assert "probe: hessian" in new and old == new
+
+
 @pytest.mark.skipif(shutil.which("sbatch") is not None, reason="this machine has Slurm")
 def test_slurm_launcher_without_slurm_is_one_line(tmp_path):
     done = run_module(

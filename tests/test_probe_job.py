@@ -14,8 +14,7 @@ import pytest
 
 from lossland.core.config import compose
 from lossland.core.errors import LosslandError
-from lossland.probes import probe_paths
-from lossland.probes.job import flag_non_finite, run_probe
+from lossland.probes.job import flag_non_finite, probe_paths, run_probe
 from tests.conftest import REPO, run_module
 
 FAST = ["n_select=3", "n_runs=4", "dataset.n_train=300", "dataset.n_eval=200"]
