@@ -32,9 +32,10 @@ import torch
 from omegaconf import DictConfig
 
 from lossland import data
-from lossland.core import memory, numerics, records, storage
+from lossland.core import memory, numerics, storage
 from lossland.core.device import resolve_device
 from lossland.core.progress import log, on_terminal, progress
+from lossland.core.records import existing_result, job_config
 from lossland.data import Split
 from lossland.nets import archs
 from lossland.nets.batched import (
@@ -136,7 +137,7 @@ def train_pack(runs: list[DictConfig], device: torch.device) -> list[dict[str, A
     records: dict[int, dict[str, Any]] = {}
     todo = []
     for run in runs:
-        done = records.existing_result(seed_run.run_dir(run), records.job_config(run))
+        done = existing_result(seed_run.run_dir(run), job_config(run))
         if done is None:
             todo.append(run)
         else:
@@ -211,7 +212,7 @@ class Pack:
 
     def start(self, run: DictConfig) -> tuple[Member, torch.Tensor, bool]:
         """The seed's own init and generator, as in `seed_run.train_one`, or its checkpoint."""
-        config, task_dir = records.job_config(run), seed_run.run_dir(run)
+        config, task_dir = job_config(run), seed_run.run_dir(run)
         torch.manual_seed(run.seed)
         model = build_model(self.arch, self.act).to(self.device)
         shuffle = torch.Generator().manual_seed(run.seed)

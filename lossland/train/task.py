@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from lossland.core import records
+from lossland.core.records import existing_result, job_config
 from lossland.launch import checks
 from lossland.launch.cli import absolute_paths
 from lossland.train import packs, seed_run
@@ -34,7 +34,7 @@ def train_task(cfg: DictConfig) -> list[dict[str, Any]]:
 def seeds_done(cfg: DictConfig) -> bool:
     """Whether every seed of this task has its record (one made under another config raises)."""
     return all(
-        records.existing_result(seed_run.run_dir(run), records.job_config(run)) is not None
+        existing_result(seed_run.run_dir(run), job_config(run)) is not None
         for run in seed_run.seed_runs(cfg)
     )
 
