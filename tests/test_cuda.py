@@ -31,7 +31,7 @@ from lossland.paths.basis_loss import basis_loss_fn
 from lossland.paths.finders.fourier import find_path
 from lossland.paths.job import run_paths, set_dir_of
 from lossland.probes.job import run_probe
-from lossland.train import packs, seed_run, task
+from lossland.train import packs, seed_run
 from tests import cuda_refs
 from tests.test_packs import EVERY_OPT, Killed, lbfgs_close, opt_of, pack_of, records_close, tiny
 from tests.test_path_job import paths_cfg
@@ -128,10 +128,10 @@ def test_a_checkpoint_resumes_on_the_other_device(
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(task, "record_epoch", dying)
+    monkeypatch.setattr(seed_run, "record_epoch", dying)
     with pytest.raises(Killed):
         seed_run.train_one(cfg, broken)
-    monkeypatch.setattr(task, "record_epoch", record_epoch)
+    monkeypatch.setattr(seed_run, "record_epoch", record_epoch)
     resumed = seed_run.train_one(tiny(mnist_root, tmp_path, *opt_of(opt), f"device={then}"), broken)
     assert resumed["device"] == then and not (broken / CHECKPOINT_FILE).exists()
     records_close(expected, resumed, rtol=RTOL)
@@ -211,7 +211,7 @@ def test_checkpoints_hold_no_cuda_state(mnist_root, tmp_path, monkeypatch):
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(task, "record_epoch", dying)
+    monkeypatch.setattr(seed_run, "record_epoch", dying)
     with pytest.raises(Killed):
         seed_run.train_one(cfg, tmp_path / "run")
     saved = storage.read_torch(tmp_path / "run" / CHECKPOINT_FILE)

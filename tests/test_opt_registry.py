@@ -24,7 +24,7 @@ from lossland.core.storage import CHECKPOINT_FILE, RESULT_FILE
 from lossland.data import Split, load_split
 from lossland.launch import checks
 from lossland.nets.modules import batch_loss, build_model
-from lossland.train import optimizers, seed_run, task
+from lossland.train import optimizers, seed_run
 from tests.conftest import REPO
 from tests.test_resume import Killed, one_thread, same_result, tiny  # noqa: F401 (fixture)
 
@@ -74,11 +74,11 @@ def test_entry_resumes_from_its_checkpoint_to_the_same_result(
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(task, "record_epoch", dying)
+    monkeypatch.setattr(seed_run, "record_epoch", dying)
     with pytest.raises(Killed):
         seed_run.train_one(cfg, broken)
     assert (broken / CHECKPOINT_FILE).exists() and not (broken / RESULT_FILE).exists()
-    monkeypatch.setattr(task, "record_epoch", record_epoch)
+    monkeypatch.setattr(seed_run, "record_epoch", record_epoch)
     seed_run.train_one(cfg, broken)
     same_result(whole, broken)
 

@@ -165,11 +165,11 @@ def test_stateful_seeds_at_different_epochs_pack_by_epoch(mnist_root, tmp_path, 
                 raise Killed
             record_epoch(state, *args)
 
-        monkeypatch.setattr(task, "record_epoch", die)
+        monkeypatch.setattr(seed_run, "record_epoch", die)
         try:
             return train_one(cfg, task_dir)
         finally:
-            monkeypatch.setattr(task, "record_epoch", record_epoch)
+            monkeypatch.setattr(seed_run, "record_epoch", record_epoch)
 
     with pytest.raises(Killed):
         dying(runs[1], seed_run.run_dir(runs[1]))

@@ -86,11 +86,11 @@ def test_killed_between_checkpoints_resumes_to_the_same_result(
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(task, "record_epoch", dying)
+    monkeypatch.setattr(seed_run, "record_epoch", dying)
     with pytest.raises(Killed):
         train_one(cfg, broken)
     assert (broken / CHECKPOINT_FILE).exists() and not (broken / RESULT_FILE).exists()
-    monkeypatch.setattr(task, "record_epoch", record_epoch)
+    monkeypatch.setattr(seed_run, "record_epoch", record_epoch)
 
     with caplog.at_level(logging.INFO, logger="lossland"):
         train_one(cfg, broken)
@@ -108,10 +108,10 @@ def test_checkpoint_of_another_config_is_refused(mnist_root, tmp_path, monkeypat
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(task, "record_epoch", dying)
+    monkeypatch.setattr(seed_run, "record_epoch", dying)
     with pytest.raises(Killed):
         train_one(cfg, tmp_path / "job")
-    monkeypatch.setattr(task, "record_epoch", record_epoch)
+    monkeypatch.setattr(seed_run, "record_epoch", record_epoch)
     with pytest.raises(LosslandError, match="another config: delete it"):
         train_one(tiny(mnist_root, tmp_path, "opt.lr=0.05"), tmp_path / "job")
     train_one(tiny(mnist_root, tmp_path, "checkpoint_every=2", "log_every=1"), tmp_path / "job")
@@ -249,10 +249,10 @@ def test_a_checkpoint_from_a_many_gpu_machine_resumes_here(mnist_root, tmp_path,
             raise Killed
         record_epoch(state, *args)
 
-    monkeypatch.setattr(task, "record_epoch", dying)
+    monkeypatch.setattr(seed_run, "record_epoch", dying)
     with pytest.raises(Killed):
         train_one(cfg, tmp_path / "job")
-    monkeypatch.setattr(task, "record_epoch", record_epoch)
+    monkeypatch.setattr(seed_run, "record_epoch", record_epoch)
     checkpoint = tmp_path / "job" / CHECKPOINT_FILE
     saved = torch.load(checkpoint, weights_only=True)
     assert "cuda_rng" not in saved
