@@ -4,6 +4,8 @@ the probe's config identity (the default solver keeps every signature)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,8 @@ from lossland import identity
 from lossland.config import compose
 from lossland.data import load_split
 from lossland.models import build_model, get_flat
+from lossland.probe import probe_paths
+from lossland.probe_job import run_probe
 from lossland.probes.hessian import Hessian, spectra, spectrum
 from lossland.probes.hvp import Curvature, batched_lanczos
 from tests.test_probe_hessian import small_net_loss
@@ -74,6 +78,15 @@ def test_batched_lanczos_of_diagonal_operators_is_exact():
     # too few steps: not converged, and only what passed the test is returned
     short = batched_lanczos(lambda rows, v: diags[rows] * v, v0, 3, "LA", 1e-12, 5)
     assert all(not ok and steps == 5 and len(vals) < 3 for vals, ok, steps in short)
+    # a start vector in an invariant subspace of 2 eigenvectors: exact after 2 steps, and k = 3
+    # is out of reach (recorded as not converged, with the 2 found)
+    two = torch.zeros(1, n, dtype=torch.float64)
+    two[0, [0, 5]] = 1.0
+    ((vals, ok, steps),) = batched_lanczos(lambda rows, v: diags[:1] * v, two, 3, "LA", 1e-10, n)
+    assert not ok and steps == 2
+    np.testing.assert_allclose(vals, diags[0, [5, 0]].numpy(), rtol=1e-12)
+    ((vals, ok, steps),) = batched_lanczos(lambda rows, v: diags[:1] * v, two, 1, "LA", 1e-10, n)
+    assert ok and steps <= 2 and vals[0] == pytest.approx(float(diags[0, 5]), rel=1e-12)
 
 
 def test_batched_equals_the_eigsh_path_on_fcp(data):
@@ -141,3 +154,34 @@ def test_the_default_solver_keeps_every_signature():
     del older["probe"]["solver"]  # a record made before the setting existed
     assert identity.signature(older) == identity.signature(default)
     assert identity.dir_signature(older, "probe") == identity.dir_signature(default, "probe")
+
+
+def test_a_probe_job_with_the_batched_solver(mnist_root, tmp_path):
+    """The job end to end (config checks, Hydra's instantiation, records): solver=batched on a
+    weights file of three fcp vectors writes the eigsh path's record keys and, within tol, its
+    values (scipy eigsh on the same vectors and images as reference)."""
+    torch.manual_seed(3)
+    w = torch.stack([get_flat(build_model("fcp")) * s for s in (1.0, 1.5, 2.0)])
+    np.save(tmp_path / "three.npy", w.numpy())
+    over = [
+        f"dataset.root={mnist_root}",
+        f"out_dir={tmp_path / 'out'}",
+        "dataset.n_train=200",
+        "probe=hessian",
+        "probe.trace_samples=0",
+        "probe.tol=1e-5",
+        f"weights={tmp_path / 'three.npy'}",
+    ]
+    cfg = probe_paths(compose("probe", [*over, "probe.solver=batched"]))
+    assert run_probe(cfg) == {"units": 3, "skipped": 0, "probed": 3}
+    records = sorted((tmp_path / "out").glob("probes/fcp/file-three-*/hessian/*/*.json"))
+    assert [r.name for r in records] == [f"solution={k}.json" for k in range(3)]
+    split = load_split(mnist_root, "train", limit=200)
+    curv = Curvature.for_arch("fcp", "softplus", split.x, split.y)
+    for path, row in zip(records, w, strict=True):
+        rec = json.loads(path.read_text())
+        ref = spectrum(curv, row, k=3, tol=1e-5, maxiter=300, trace_samples=0)
+        assert rec["status"] == ref["status"] == "ok"
+        assert set(ref) <= set(rec) and rec["config"]["probe"]["solver"] == "batched"
+        np.testing.assert_allclose(rec["top"], ref["top"], rtol=1e-4)
+        np.testing.assert_allclose(rec["lambda_min"], ref["lambda_min"], rtol=1e-2, atol=1e-5)

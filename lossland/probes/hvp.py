@@ -136,62 +136,69 @@ def batched_lanczos(
     n_rows, n = v0.shape
     dev, f64 = v0.device, torch.float64
     m = min(maxiter, n)
-    basis = torch.zeros(n_rows, m, n, dtype=f64, device=dev)
+    basis = torch.zeros(n_rows, m, n, dtype=f64, device=dev)  # of the running rows only
     alpha, beta = np.zeros((n_rows, m)), np.zeros((n_rows, m))
     q = v0.to(f64) / torch.linalg.vector_norm(v0.to(f64), dim=1, keepdim=True)
     prev_beta = torch.zeros(n_rows, dtype=f64, device=dev)
-    active = torch.arange(n_rows, device=dev)
+    rows = list(range(n_rows))  # the running rows of v0
     results: list[tuple[np.ndarray, bool, int] | None] = [None] * n_rows
     for j in range(m):
-        rows = active
-        basis[rows, j] = q
-        z = matvec(rows, q).to(f64)
+        basis[:, j] = q
+        z = matvec(torch.tensor(rows, device=dev), q).to(f64)
         a = (q * z).sum(1)
         z = z - a[:, None] * q
         if j:
-            z = z - prev_beta[:, None] * basis[rows, j - 1]
+            z = z - prev_beta[:, None] * basis[:, j - 1]
+        known = basis[:, : j + 1]  # [A, j+1, N], a view
         for _ in range(2):  # twice is enough (Kahan, Parlett)
-            known = basis[rows, : j + 1]  # [A, j+1, N]
             z = z - torch.einsum("ajn,aj->an", known, torch.einsum("ajn,an->aj", known, z))
         b = torch.linalg.vector_norm(z, dim=1)
         a_np, b_np = a.cpu().numpy(), b.cpu().numpy()
         keep = []
-        for r, row in enumerate(rows.tolist()):
+        for r, row in enumerate(rows):
             alpha[row, j], beta[row, j] = a_np[r], b_np[r]
             if not (np.isfinite(a_np[r]) and np.isfinite(b_np[r])):  # a NaN product: stop
                 results[row] = (np.full(1, np.nan), False, j + 1)
                 continue
-            found, ok = _ritz_test(alpha[row, : j + 1], beta[row, : j + 1], k, which, tol)
-            if ok or j + 1 == m:
+            found, ok, invariant = _ritz_test(
+                alpha[row, : j + 1], beta[row, : j + 1], k, which, tol
+            )
+            if ok or invariant or j + 1 == m:
                 results[row] = (found, ok, j + 1)
             else:
                 keep.append(r)
         if not keep:
             break
-        keep_t = torch.tensor(keep, device=dev)
-        active, prev_beta = rows[keep_t], b[keep_t]
-        q = z[keep_t] / prev_beta[:, None]
+        if len(keep) < len(rows):  # compact: finished rows cost no more products nor memory
+            keep_t = torch.tensor(keep, device=dev)
+            basis, z, b = basis[keep_t], z[keep_t], b[keep_t]
+            rows = [rows[r] for r in keep]
+        prev_beta = b
+        q = z / b[:, None]
     return [r for r in results if r is not None]
 
 
 def _ritz_test(
     alpha: np.ndarray, beta: np.ndarray, k: int, which: str, tol: float
-) -> tuple[np.ndarray, bool]:
+) -> tuple[np.ndarray, bool, bool]:
     """The wanted Ritz values of T_j (alpha [j], beta [j]: beta[-1] is the residual norm) that
-    pass |beta_j s_{j,i}| <= tol |theta_i|, largest first, and whether all k did. As ARPACK
-    (ncv > k), a basis of no more than k vectors is not tested unless it is invariant."""
+    pass |beta_j s_{j,i}| <= tol |theta_i|, largest first; whether all k did; whether the
+    basis is invariant (beta ~ 0: exact, nothing more to find). As ARPACK (ncv > k), a basis
+    of no more than k vectors is not tested unless it is invariant."""
     j = len(alpha)
     theta = eigvalsh_tridiagonal(alpha, beta[:-1]) if j > 1 else alpha.copy()
     breakdown = abs(beta[-1]) <= np.finfo(float).eps * max(float(np.abs(theta).max()), 1e-300)
+    if j < k and breakdown:  # fewer eigenvalues in reach than wanted: exact, not converged
+        return np.sort(theta)[::-1], False, True
     if j < k or (j == k and not breakdown):
-        return np.zeros(0), False
+        return np.zeros(0), False, False
     order = np.argsort(theta if which == "LA" else np.abs(theta))[::-1][:k]
     if breakdown:
         ok = np.ones(k, dtype=bool)
     else:  # last components of the wanted eigenvectors of T_j only
         last = np.array([_last_component(alpha, beta[:-1], int(i)) for i in order])
         ok = abs(beta[-1]) * np.abs(last) <= tol * np.abs(theta[order])
-    return np.sort(theta[order][ok])[::-1], bool(ok.all())
+    return np.sort(theta[order][ok])[::-1], bool(ok.all()), breakdown
 
 
 def _last_component(alpha: np.ndarray, off: np.ndarray, i: int) -> float:
