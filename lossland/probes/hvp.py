@@ -125,7 +125,7 @@ def batched_lanczos(
 
     `eigsh` runs one operator at a time, so a shard's solutions leave a GPU idle; here row b
     of `v0` [B, N] starts the recurrence of operator b, and each step calls `matvec` once on
-    the rows still running. Without restarts the basis is kept (float64, [B, maxiter + 1, N])
+    the rows still running. Without restarts the basis is kept (float64, up to [B, maxiter, N])
     and every new vector is reorthogonalised against it twice (full reorthogonalisation).
     Row b stops once each of its k wanted Ritz values theta_i (`which`: "LA" largest
     algebraic, "LM" largest magnitude) has |beta_j s_{j,i}| <= tol |theta_i| (ARPACK's
@@ -136,13 +136,17 @@ def batched_lanczos(
     n_rows, n = v0.shape
     dev, f64 = v0.device, torch.float64
     m = min(maxiter, n)
-    basis = torch.zeros(n_rows, m, n, dtype=f64, device=dev)  # of the running rows only
+    # of the running rows only, grown by doubling (most rows stop long before maxiter)
+    basis = torch.empty(n_rows, min(m, 32), n, dtype=f64, device=dev)
     alpha, beta = np.zeros((n_rows, m)), np.zeros((n_rows, m))
     q = v0.to(f64) / torch.linalg.vector_norm(v0.to(f64), dim=1, keepdim=True)
     prev_beta = torch.zeros(n_rows, dtype=f64, device=dev)
     rows = list(range(n_rows))  # the running rows of v0
     results: list[tuple[np.ndarray, bool, int] | None] = [None] * n_rows
     for j in range(m):
+        if j == basis.shape[1]:
+            more = torch.empty(len(rows), min(m, 2 * j) - j, n, dtype=f64, device=dev)
+            basis = torch.cat([basis, more], 1)
         basis[:, j] = q
         z = matvec(torch.tensor(rows, device=dev), q).to(f64)
         a = (q * z).sum(1)
@@ -150,9 +154,12 @@ def batched_lanczos(
         if j:
             z = z - prev_beta[:, None] * basis[:, j - 1]
         known = basis[:, : j + 1]  # [A, j+1, N], a view
-        for _ in range(2):  # twice is enough (Kahan, Parlett)
+        before = torch.linalg.vector_norm(z, dim=1)
+        for again in range(2):  # twice is enough (Kahan, Parlett); once if the norm held (DGKS)
             z = z - torch.einsum("ajn,aj->an", known, torch.einsum("ajn,an->aj", known, z))
-        b = torch.linalg.vector_norm(z, dim=1)
+            b = torch.linalg.vector_norm(z, dim=1)
+            if not again and bool((b > 0.7 * before).all()):
+                break
         a_np, b_np = a.cpu().numpy(), b.cpu().numpy()
         keep = []
         for r, row in enumerate(rows):
@@ -171,7 +178,7 @@ def batched_lanczos(
             break
         if len(keep) < len(rows):  # compact: finished rows cost no more products nor memory
             keep_t = torch.tensor(keep, device=dev)
-            basis, z, b = basis[keep_t], z[keep_t], b[keep_t]
+            basis, z, b = basis[keep_t, : j + 1], z[keep_t], b[keep_t]
             rows = [rows[r] for r in keep]
         prev_beta = b
         q = z / b[:, None]
