@@ -2,6 +2,7 @@
 
     python benchmarks/probes.py [--images 50000] [--timed-images 5000] [--reps 2]
                                 [--lanczos 80] [--lanczos-top1 20] [--archs fcp,lenet,lstm,ae]
+                                [--shard 0] [--shard-reps 3] [--only-shard]
 
 Bounded time (233 s, run once on this project's shared 2-core CPU, one thread: noisy; most of
 it LeNet). Every probe processes its data in slices of `image_chunk` = 5,000 images, one call
@@ -21,6 +22,12 @@ Each probe is timed by its elementary operation, both ways, after one untimed wa
   points (+ a top-1 Lanczos); 31 points on train and test per pair; 41 + 441 points.
 - intrinsic: SGD steps in a d = 100 subspace (batch 64, so a step's cost does not depend on the
   images); per unit d = 10 epochs of `--images` (the default budget). One net per d: batched n/a.
+With `--shard N` (0: off) a second table times the Hessian probe's Lanczos itself (top 3 and
+the most negative eigenvalue, no trace) on a shard of N solutions (fcp's initialisations
+scaled by 1..2), eigsh one solution at a time against solver=batched (one batched product per
+step for all N), `--shard-reps` rounds interleaved (eigsh, batched, eigsh, ...), each on
+`--timed-images` images without scaling: medians with [min, max] of the seconds per solution,
+the products per solution and the largest relative difference of the eigenvalues found.
 Prints the table and asserts nothing. The machine's load moves these numbers by tens of
 percent (noisy): compare rows of one run, not runs.
 """
@@ -38,6 +45,7 @@ from lossland.data import load_split
 from lossland.nets import archs
 from lossland.nets.batched import batched_loss_fn
 from lossland.nets.modules import build_model, get_flat, loss_from_outputs, set_flat
+from lossland.probes.hessian import spectra, spectrum
 from lossland.probes.hvp import Curvature
 from lossland.probes.intrinsic import Intrinsic
 from lossland.probes.noise import batch_gradients
@@ -135,6 +143,56 @@ def bench(arch: str, args, device: torch.device) -> list[dict]:
     return rows
 
 
+def bench_shard(arch: str, args, device: torch.device) -> dict:
+    """eigsh one by one against batched Lanczos on a shard of `--shard` solutions."""
+    split = load_split(args.root, "train", device, args.timed_images)
+    curv = Curvature.for_arch(arch, "softplus", split.x, split.y)
+    w = weights(arch, args.shard, device)
+    w = w * torch.linspace(1, 2, args.shard, device=device)[:, None]  # different spectra
+    kw = dict(k=3, tol=1e-3, maxiter=300, trace_samples=0)
+    seconds: dict[str, list[float]] = {"eigsh": [], "batched": []}
+    found: dict[str, list[dict]] = {}
+
+    def eigsh_all() -> None:
+        found["eigsh"] = [spectrum(curv, row, **kw) for row in w]
+
+    def batched_all() -> None:
+        found["batched"] = spectra(curv, w, **kw)
+
+    batched_all()  # warm-up (allocations)
+    for _ in range(args.shard_reps):  # interleaved: the machine's load hits both alike
+        seconds["eigsh"].append(timed_once(eigsh_all, device) / args.shard)
+        seconds["batched"].append(timed_once(batched_all, device) / args.shard)
+
+    def spread(xs: list[float]) -> str:
+        xs = sorted(xs)
+        return f"{xs[len(xs) // 2]:.3g} [{xs[0]:.3g}, {xs[-1]:.3g}]"
+
+    def hvps(kind: str) -> float:
+        return sum(r["n_hvp_lanczos"] for r in found[kind]) / args.shard
+
+    def values(r: dict) -> list:
+        return [*r["top"], r.get("lambda_min")]
+
+    diff = max(
+        abs(x - y) / abs(x)
+        for a, b in zip(found["eigsh"], found["batched"], strict=True)
+        for x, y in zip(values(a), values(b), strict=False)  # fewer when not converged
+        if x is not None and y is not None
+    )
+    return {
+        "arch": arch,
+        "solutions": args.shard,
+        "images": args.timed_images,
+        "eigsh s/solution": spread(seconds["eigsh"]),
+        "batched s/solution": spread(seconds["batched"]),
+        "eigsh HVPs/solution": hvps("eigsh"),
+        "batched HVPs/solution": hvps("batched"),
+        "max rel. diff": f"{diff:.1e}",
+        "all ok": all(r["status"] == "ok" for rs in found.values() for r in rs),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default="outputs/data")
@@ -145,10 +203,23 @@ def main() -> None:
     p.add_argument("--lanczos", type=int, default=80)
     p.add_argument("--lanczos-top1", type=int, default=20)
     p.add_argument("--device", default="auto")
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--shard-reps", type=int, default=3)
+    p.add_argument("--only-shard", action="store_true", help="skip the per-operation table")
     args = p.parse_args()
     device = resolve_device(args.device)
     import pandas as pd
 
+    if args.shard:
+        shard = [bench_shard(arch, args, device) for arch in args.archs.split(",")]
+        print(
+            f"Hessian Lanczos on a shard: seconds per solution, median [min, max] of "
+            f"{args.shard_reps} interleaved rounds, device {device}, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads; noisy"
+        )
+        print(to_markdown(pd.DataFrame(shard)))
+        if args.only_shard:
+            return
     rows = []
     for arch in args.archs.split(","):
         rows += bench(arch, args, device)

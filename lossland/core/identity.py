@@ -80,6 +80,7 @@ OMITTED_AT_DEFAULT = {
     "tf32": False,
     "align": "none",  # paths: endpoints aligned modulo permutations (issue 21)
     "probe.align": "none",  # the interp probe's
+    "probe.solver": "eigsh",  # the hessian probe's (issue 23): eigsh, or batched Lanczos
     # a finder's mode (issue 19): null = the paper's full batch and fixed number of steps
     "finder.images_per_step": None,
     "finder.points_per_step": None,
