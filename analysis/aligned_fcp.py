@@ -145,35 +145,47 @@ def path_tables(root: Path, aligned_root: Path) -> list[str]:
     return lines if n else ["No aligned full-data paths yet (jobs/align_fcp_cpu.sh, step paths)."]
 
 
-def fast_path_tables(fast_root: Path) -> list[str]:
-    """The fast mode's paths (preset=fast_paths) of the authors' variant, unaligned and aligned,
-    found with the same finder settings: medians per set and the BFGS-vs-SGD test both ways."""
-    table = load_paths(fast_root).table
-    if table.empty or not table.set.str.contains(aligned_paths.SEP).any():
-        return ["No aligned fast-mode paths yet (records under records/fcp-modes/fast)."]
-    pairs = aligned_paths.paired(aligned_paths.pair_rows(table))
-    lines = [
-        "| set | landscape | pairs | height | aligned | distance | aligned |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in aligned_paths.medians(pairs).itertuples():
-        lines.append(
-            f"| {r.set} | {r.landscape} | {r.n_pairs} | {fmt(r.height)} | "
-            f"{fmt(r.height_aligned)} | {fmt(r.distance)} | {fmt(r.distance_aligned)} |"
-        )
-    lines += [
-        "",
-        "| landscape | a vs b | aligned | n | median a | median b | diff (95% CI) | p |",
+def fast_tables(root: Path) -> dict[str, pd.DataFrame]:
+    """Each variant's fast-mode path records (preset=fast_paths): the authors' under
+    fcp-modes/fast, the spec search's BFGS sets under fcp-modes/fast-spec beside the SGD sets
+    (trained once) found under fcp-modes/fast."""
+    authors = load_paths(root / "fcp-modes" / "fast").table
+    spec = load_paths(root / "fcp-modes" / "fast-spec").table
+    if not authors.empty and not spec.empty:
+        spec = pd.concat([spec, authors[authors.set.str.startswith("sgd")]], ignore_index=True)
+    return {"fcp-authors": authors, "fcp-spec": spec}
+
+
+def fast_path_tables(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The fast mode's paths of each variant, unaligned and aligned, found with the same finder
+    settings: medians per set and the BFGS-vs-SGD test both ways."""
+    medians = [
+        "| variant | set | landscape | pairs | height | aligned | distance | aligned |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for t in aligned_paths.tests(pairs, PAPER.height_tests).itertuples():
-        lo, hi = t.median_diff_ci
-        lines.append(
-            f"| {t.landscape} | {t.a_set} vs {t.b_set} | {t.aligned} | {t.n_solutions_a}, "
-            f"{t.n_solutions_b} | {fmt(t.median_a)} | {fmt(t.median_b)} | "
-            f"{fmt(t.median_diff)} ({fmt(lo)}, {fmt(hi)}) | {fmt(t.p_permutation)} |"
-        )
-    return lines
+    tests = [
+        "| variant | landscape | a vs b | aligned | n | median a | median b | diff (95% CI) | p |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for variant, table in tables.items():
+        if table.empty or not table.set.str.contains(aligned_paths.SEP).any():
+            continue
+        pairs = aligned_paths.paired(aligned_paths.pair_rows(table))
+        for r in aligned_paths.medians(pairs).itertuples():
+            medians.append(
+                f"| {variant} | {r.set} | {r.landscape} | {r.n_pairs} | {fmt(r.height)} | "
+                f"{fmt(r.height_aligned)} | {fmt(r.distance)} | {fmt(r.distance_aligned)} |"
+            )
+        for t in aligned_paths.tests(pairs, PAPER.height_tests).itertuples():
+            lo, hi = t.median_diff_ci
+            tests.append(
+                f"| {variant} | {t.landscape} | {t.a_set} vs {t.b_set} | {t.aligned} | "
+                f"{t.n_solutions_a}, {t.n_solutions_b} | {fmt(t.median_a)} | {fmt(t.median_b)} | "
+                f"{fmt(t.median_diff)} ({fmt(lo)}, {fmt(hi)}) | {fmt(t.p_permutation)} |"
+            )
+    if len(medians) == 2:
+        return ["No aligned fast-mode paths yet (records under records/fcp-modes/)."]
+    return [*medians, "", *tests]
 
 
 def section(root: Path, aligned_root: Path = Path("records/fcp-aligned")) -> list[str]:
@@ -207,12 +219,12 @@ def section(root: Path, aligned_root: Path = Path("records/fcp-aligned")) -> lis
         "",
         "Paths in the fast mode (`preset=fast_paths`: the paper's 100 Adam steps, each on 5,000 "
         "random images of the landscape; heights a median 3.7% above full batch, every Fig. 4 "
-        "verdict kept, see the path modes section), the authors' line search, every committed pair "
-        "found again unaligned and aligned with the same settings (`records/fcp-modes/fast`); "
-        "the solution is the unit of the test (permutation test of the mean difference, "
-        "two-sided):",
+        "verdict kept, see the path modes section), both line searches, every committed pair "
+        "found again unaligned and aligned with the same settings (`records/fcp-modes/fast`, "
+        "`records/fcp-modes/fast-spec`); the solution is the unit of the test (permutation test "
+        "of the mean difference, two-sided):",
         "",
-        *fast_path_tables(root / "fcp-modes" / "fast"),
+        *fast_path_tables(fast_tables(root)),
         "",
     ]
     return lines
