@@ -12,7 +12,7 @@ from lossland.core import identity, numerics
 from lossland.core.config import compose
 from lossland.core.device import resolve_device
 from lossland.core.errors import LosslandError
-from lossland.study.design import sets
+from lossland.study import sets
 from lossland.train import packs
 from tests.conftest import REPO
 
