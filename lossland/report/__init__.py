@@ -11,6 +11,7 @@ figure), figure_specs (which figures, captions), probes and probe_figures (the p
 page and html (index.html). What is compared comes from the study (lossland.study.design).
 """
 
-from lossland.report.build import Report, build_report
+from lossland.report.build import build_report
+from lossland.report.types import Report
 
 __all__ = ["Report", "build_report"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from lossland.core.storage import (
     read_json,
     train_task_dirs,
 )
+from lossland.report.types import Problem, Records
 
 # Columns of the tidy tables (one row per run / per path record).
 RUN_COLUMNS = [
@@ -85,26 +85,6 @@ PATH_COLUMNS = [
     "detail",
 ]
 CURVE_COLUMNS = ["arch", "opt", "seed", "split", "epoch", "loss", "sig"]
-
-
-@dataclass
-class Problem:
-    """A file the report could not use, and why (shown in the report, never raised)."""
-
-    path: str
-    reason: str
-
-
-@dataclass
-class Records:
-    """One kind of record as tables: `table` (one row each), plus what is expected/missing."""
-
-    table: pd.DataFrame
-    problems: list[Problem] = field(default_factory=list)
-    curves: pd.DataFrame | None = None  # runs only: long table of loss curves
-    expected: pd.DataFrame | None = None  # what should exist (runs: arch x opt x seed)
-    notes: list[str] = field(default_factory=list)  # how `expected` was inferred
-    configs: dict[tuple, dict] = field(default_factory=dict)  # (arch, opt|set, sig) -> config
 
 
 # ---------------------------------------------------------------------------------- runs
