@@ -2,7 +2,7 @@
 
 Everything here works from a notebook:
 
-    runs = load_runs("outputs/small")        # Records: .table, .curves, .problems
+    runs = load_runs("outputs/small")        # Records: .table, .curves, .diagnostics, .problems
     paths = load_paths("outputs/small")      # Records: .table, .expected, .problems
 
 `problems` collects every file that could not be read (path + reason), so the report can list
@@ -98,7 +98,7 @@ def load_runs(out_dir: str | Path) -> Records:
     result yet: running or killed).
     """
     out_dir = Path(out_dir)
-    rows, curves, problems, configs = [], [], [], {}
+    rows, curves, problems, configs, diagnostics = [], [], [], {}, {}
     for arch, opt, sig, seed, task in train_task_dirs(out_dir):
         row: dict[str, Any] = {"arch": arch, "opt": opt, "seed": seed, "dir": str(task)}
         row["sig"] = sig
@@ -108,6 +108,8 @@ def load_runs(out_dir: str | Path) -> Records:
                 rec = read_json(result_path)
                 row |= run_row(rec)
                 configs.setdefault((arch, opt, sig), rec.get("config", {}))
+                if rec.get("lbfgs"):
+                    diagnostics[(arch, opt, sig, seed)] = rec["lbfgs"]
                 curves.extend(curve_rows(arch, opt, seed, rec.get("curves", {}), sig))
             except Exception as e:  # noqa: BLE001 - any bad record is named and skipped
                 row |= {"status": "corrupt", "detail": str(e)}
@@ -125,6 +127,7 @@ def load_runs(out_dir: str | Path) -> Records:
         expected=expected,
         notes=notes,
         configs=configs,
+        diagnostics=diagnostics,
     )
 
 

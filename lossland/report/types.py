@@ -39,6 +39,8 @@ class Records:
     expected: pd.DataFrame | None = None  # what should exist (runs: arch x opt x seed)
     notes: list[str] = field(default_factory=list)  # how `expected` was inferred
     configs: dict[tuple, dict] = field(default_factory=dict)  # (arch, opt|set, sig) -> config
+    # runs only: (arch, opt, sig, seed) -> the optimizer's diagnostics (result.json's lbfgs)
+    diagnostics: dict[tuple, dict] = field(default_factory=dict)
 
 
 @dataclass
