@@ -14,8 +14,7 @@ from lossland.core import storage
 from lossland.core.config import compose
 from lossland.launch.cli import absolute_paths
 from lossland.paths.job import run_paths
-from lossland.probes import probe_paths
-from lossland.probes.job import run_probe
+from lossland.probes.job import probe_paths, run_probe
 from lossland.report import build_report
 from lossland.report.choice import Group, choose, reference
 from lossland.study.sets import build_set

@@ -10,8 +10,7 @@ import pytest
 from scipy import stats
 
 from lossland.core.config import compose
-from lossland.probes import probe_paths
-from lossland.probes.job import run_probe
+from lossland.probes.job import probe_paths, run_probe
 from lossland.report import build_report
 from lossland.report.probe_tables import permutation_test, sharpness_verdicts
 from lossland.study.design import load_study
