@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from lossland.report import claims, stats
 from lossland.report.records import load_paths, load_runs
 from lossland.report.sets import load_sets
 from lossland.report.tables import PAPER_TABLE1, PAPER_TABLE_S1
+from lossland.report.types import LoadedSet
 from lossland.study.design import load_study
 
 PAPER = load_study("paper")  # its sets, height tests and weight-space comparisons
@@ -46,31 +48,63 @@ def arch_of(variant: str) -> str:
 
 
 SELECT = 48 / 75  # the paper keeps the 48 of 75 runs of lowest train loss
-FULL_DATA_ONLY = True  # the page is about full-data runs; tests turn this off (full_only=false)
 
 
-def runs(out_dir: Path, opt: str, net: str = "fcp") -> list[dict]:
-    """Finished full-data records of one net and optimizer, by seed."""
-    found = []
-    for arch, o, _, _, task in storage.train_task_dirs(out_dir):
-        path = task / storage.RESULT_FILE
-        if (arch, o) != (net, opt) or not path.exists():
-            continue
-        rec = storage.read_json(path)
-        full = rec["config"]["dataset"].get("n_train") is None or not FULL_DATA_ONLY
-        if full and rec["status"] == "done":
-            found.append(rec | {"dir": path.parent})
-    return sorted(found, key=lambda r: r["seed"])
+@dataclass
+class Runs:
+    """One net's runs of one optimizer in one out_dir as the report loads them
+    (lossland.report.records.load_runs: the full-data ones unless full_only is off), and their
+    sets as the report selects them (lossland.report.sets.load_sets), of the round(48/75 n)
+    finished runs of lowest train loss."""
+
+    table: pd.DataFrame  # every run (any status), by seed
+    curves: pd.DataFrame  # their loss curves, long (lossland.report.records.CURVE_COLUMNS)
+    diagnostics: dict[tuple[str, int], dict]  # (sig, seed) -> the optimizer's (L-BFGS-GSS)
+    sets: dict[tuple[str, str], LoadedSet]  # (arch, set name) -> this optimizer's sets
+    precision: str
+
+    @property
+    def done(self) -> pd.DataFrame:
+        return self.table[self.table.status == "done"]
+
+    @property
+    def selected(self) -> pd.DataFrame:
+        """The runs the sets hold (every set of one optimizer holds the same), best first."""
+        seeds = next(iter(self.sets.values())).seeds if self.sets else []
+        return self.done.set_index("seed").loc[seeds].reset_index()
+
+    def diagnosed(self) -> list[tuple[pd.Series, dict]]:
+        """The finished runs with their optimizer's diagnostics (runs that have them)."""
+        done = (r for _, r in self.done.iterrows())
+        return [(r, d) for r in done if (d := self.diagnostics.get((r.sig, r.seed)))]
+
+    def curve(self, run: pd.Series, split: str) -> list[float]:
+        c = self.curves
+        c = c[(c.sig == run.sig) & (c.seed == run.seed) & (c.split == split)]
+        return c.sort_values("epoch").loss.tolist()
 
 
-def selected(recs: list[dict]) -> list[dict]:
-    """The paper's rule scaled to n: the round(48/75 n) runs of lowest train loss (at least 1)."""
-    k = max(1, round(SELECT * len(recs)))
-    return sorted(recs, key=lambda r: (r["min_train_loss"], r["seed"]))[:k]
-
-
-def weights(recs: list[dict], which: str) -> np.ndarray:
-    return np.stack([np.load(r["dir"] / f"{which}.npy").astype(np.float64) for r in recs])
+def runs(out_dir: Path, opt: str, net: str = "fcp", full_only: bool = True) -> Runs:
+    """One net's runs of one optimizer under out_dir, and the sets of its finished runs."""
+    recs = load_runs(out_dir)
+    t = recs.table
+    mine = t[(t.arch == net) & (t.opt == opt)]
+    if full_only:
+        mine = mine[mine.n_train.isna()]
+    mine = mine.sort_values("seed", ignore_index=True)
+    sigs = sorted(set(mine.sig))
+    c = recs.curves
+    curves = c[(c.arch == net) & (c.opt == opt) & c.sig.isin(sigs)]
+    n_done = int((mine.status == "done").sum())
+    sets: dict[tuple[str, str], LoadedSet] = {}
+    if n_done:
+        pin = {(net, opt): sigs[0]} if len(sigs) == 1 else None  # the full-data config
+        found, _ = load_sets(out_dir, [net], PAPER, max(1, round(SELECT * n_done)), pin)
+        sets = {k: v for k, v in found.items() if PAPER.sets[k[1]].opt == opt}
+    diagnostics = {k[2:]: d for k, d in recs.diagnostics.items() if k[:2] == (net, opt)}
+    config = recs.configs.get((net, opt, sigs[0]), {}) if sigs else {}
+    precision = config.get("precision", "float32")
+    return Runs(mine, curves, diagnostics, sets, precision)
 
 
 def e(x: float) -> str:
@@ -95,49 +129,52 @@ def readable(tests: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def run_table(recs: list[dict]) -> str:
+def run_table(recs: Runs) -> str:
     rows = []
-    for r in recs:
-        d = r.get("lbfgs", {})
+    for r in recs.done.itertuples():
+        d = recs.diagnostics.get((r.sig, r.seed), {})
         rows.append(
             {
-                "seed": r["seed"],
-                "min train loss (epoch)": f"{e(r['min_train_loss'])} ({r['w_train_epoch']})",
-                "test loss at w_test (epoch)": f"{r['test_loss_at_w_test']:.4f} "
-                f"({r['w_test_epoch']})",
+                "seed": r.seed,
+                "min train loss (epoch)": f"{e(r.min_train_loss)} ({int(r.w_train_epoch)})",
+                "test loss at w_test (epoch)": f"{r.test_loss_at_w_test:.4f} "
+                f"({int(r.w_test_epoch)})",
                 "last decrease": d.get("last_decrease_iter", ""),
                 "failed searches": d.get("n_failed", ""),
                 "resets": d.get("n_resets", ""),
                 "evaluations": d.get("n_evals", ""),
                 "last step": e(d["last_step"]) if d else "",
-                "s/epoch (noisy)": f"{r['seconds_per_epoch']:.2f}",
+                "s/epoch (noisy)": f"{r.seconds_per_epoch:.2f}",
             }
         )
     return md_table(pd.DataFrame(rows))
 
 
-def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) -> dict:
+def variant_section(
+    root: Path, name: str, sgd: Runs, lines: list[str], full_only: bool = True
+) -> dict:
     """Tables and tests of one variant; returns the numbers the default's choice needs."""
     out_dir, arch = root / name, arch_of(name)
     title = NETS[arch][0]
-    bfgs = runs(out_dir, "lbfgs", arch)
+    bfgs = runs(out_dir, "lbfgs", arch, full_only)
+    n_b, n_s = len(bfgs.done), len(sgd.done)
     lines += [f"### {title}: {VARIANTS[name]}", "", f"Records: `{out_dir}/train/{arch}/`.", ""]
-    if not bfgs:
+    if not n_b:
         lines += ["No finished full-data run yet.", ""]
         return {}
-    sel_b, sel_s = selected(bfgs), selected(sgd)
-    lines += [f"L-BFGS-GSS runs (n = {len(bfgs)}):", "", run_table(bfgs), ""]
-    out: dict = {"n_b": len(bfgs)}
+    sel_b, sel_s = bfgs.selected, sgd.selected
+    lines += [f"L-BFGS-GSS runs (n = {n_b}):", "", run_table(bfgs), ""]
+    out: dict = {"n_b": n_b}
 
     p1 = PAPER_TABLE1[arch]
-    tr_b = np.mean([r["min_train_loss"] for r in sel_b])
-    te_b = np.mean([r["test_loss_at_w_test"] for r in sel_b])
-    tr_s = np.mean([r["min_train_loss"] for r in sel_s]) if sel_s else math.nan
-    te_s = np.mean([r["test_loss_at_w_test"] for r in sel_s]) if sel_s else math.nan
+    tr_b = np.mean(sel_b.min_train_loss.to_numpy(float))
+    te_b = np.mean(sel_b.test_loss_at_w_test.to_numpy(float))
+    tr_s = np.mean(sel_s.min_train_loss.to_numpy(float)) if len(sel_s) else math.nan
+    te_s = np.mean(sel_s.test_loss_at_w_test.to_numpy(float)) if len(sel_s) else math.nan
     t1 = pd.DataFrame(
         [
-            ["ours", e(tr_b), e(tr_s), e(te_b), e(te_s), f"{len(sel_b)} of {len(bfgs)}",
-             f"{len(sel_s)} of {len(sgd)}"],
+            ["ours", e(tr_b), e(tr_s), e(te_b), e(te_s), f"{len(sel_b)} of {n_b}",
+             f"{len(sel_s)} of {n_s}"],
             ["paper", e(p1[0]), e(p1[1]), e(p1[2]), e(p1[3]), "48 of 75", "48 of 75"],
         ],
         columns=[title, "train L-BFGS", "train SGD", "test L-BFGS", "test SGD", "n L-BFGS",
@@ -155,10 +192,10 @@ def variant_section(root: Path, name: str, sgd: list[dict], lines: list[str]) ->
         "(0 = identical; used to choose the default line search).",
         "",
     ]
-    if not sel_s:
+    if not len(sel_s):
         return out
-    chosen = {"sgd": sel_s, "lbfgs": sel_b}
-    sets = {n: weights(chosen[PAPER.sets[n].opt], PAPER.sets[n].which) for n in PAPER.table_s1}
+    loaded = sgd.sets | bfgs.sets
+    sets = {n: loaded[(arch, n)].weights.astype(np.float64) for n in PAPER.table_s1}
     ours = [v for name in sets for v in stats.weight_stats(sets[name])]
     s1 = pd.DataFrame(
         [["ours", *map(e, ours)], ["paper", *map(e, PAPER_TABLE_S1[arch])]],
@@ -254,36 +291,29 @@ def path_finders(paths: pd.DataFrame) -> str:
     return line
 
 
-def net_evidence(root: Path, name: str) -> claims.Evidence:
+def net_evidence(root: Path, name: str, full_only: bool = True) -> claims.Evidence:
     """The claims' evidence of one variant: its L-BFGS-GSS runs, the net's SGD runs, the
     selected round(48/75 n) of each (the runs Table 1 averages), their sets and paths."""
     arch = arch_of(name)
     dirs = {"lbfgs": root / name, "sgd": root / NETS[arch][1]}
-    tables, curves, sets = [], [], {}
-    for opt, d in dirs.items():
-        recs = load_runs(d)
-        mine = recs.table[(recs.table.opt == opt) & (recs.table.arch == arch)]
-        if FULL_DATA_ONLY:
-            mine = mine[mine.n_train.isna()]
-        tables.append(mine)
-        curves.append(recs.curves[recs.curves.opt == opt])
-        n_select = max(1, round(SELECT * int((mine.status == "done").sum())))
-        found, _ = load_sets(d, [arch], PAPER, n_select)
-        sets |= {k: v for k, v in found.items() if PAPER.sets[k[1]].opt == opt}
-    paths = all_paths(root, name)
-    return claims.evidence(arch, pd.concat(tables), pd.concat(curves), sets, paths)
+    found = [runs(d, opt, arch, full_only) for opt, d in dirs.items()]
+    sets = {k: v for r in found for k, v in r.sets.items()}
+    tables, curves = (pd.concat([getattr(r, f) for r in found]) for f in ("table", "curves"))
+    return claims.evidence(arch, tables, curves, sets, all_paths(root, name))
 
 
-def claims_lines(root: Path, name: str) -> list[str]:
+def claims_lines(root: Path, name: str, full_only: bool = True) -> list[str]:
     """One variant's claims (lossland.report.claims: the words of the report's findings)."""
-    ev = net_evidence(root, name)
+    ev = net_evidence(root, name, full_only)
     if ev.runs["lbfgs"].empty:
         return ["Not testable: no L-BFGS-GSS run (n = 0)."]
     return [f"Runs and paths judged: {claims.summary(ev)}.", "",
             md_table(claims.table(claims.judge(ev)))]  # fmt: skip
 
 
-def curves_figure(root: Path, page: Path, sgd: list[dict], arch: str = "fcp") -> list[str]:
+def curves_figure(
+    root: Path, page: Path, sgd: Runs, arch: str = "fcp", full_only: bool = True
+) -> list[str]:
     """Fig. 2's (S1's) panel of one net for our runs: train and test loss per epoch, every run,
     log scale."""
     import matplotlib
@@ -297,14 +327,15 @@ def curves_figure(root: Path, page: Path, sgd: list[dict], arch: str = "fcp") ->
     styles = dict(zip([n for n in VARIANTS if arch_of(n) == arch], colors, strict=False))
     drawn = False
     for name, color in styles.items():
-        for k, r in enumerate(runs(root / name, "lbfgs", arch)):
+        bfgs = runs(root / name, "lbfgs", arch, full_only)
+        for k, (_, run) in enumerate(bfgs.done.iterrows()):
             for ax, split in zip(axes, ("train", "test"), strict=True):
-                ax.plot(r["curves"][split], color=color, lw=1, label=None if k else name)
+                ax.plot(bfgs.curve(run, split), color=color, lw=1, label=None if k else name)
             drawn = True
-    for k, r in enumerate(sgd):
+    for k, (_, run) in enumerate(sgd.done.iterrows()):
         for ax, split in zip(axes, ("train", "test"), strict=True):
-            ax.plot(r["curves"][split], color="C3", lw=1, label=None if k else "SGD")
-    if not (drawn or sgd):
+            ax.plot(sgd.curve(run, split), color="C3", lw=1, label=None if k else "SGD")
+    if not (drawn or len(sgd.done)):
         return []
     for ax, split, paper in zip(axes, ("train", "test"), ((0, 1), (2, 3)), strict=True):
         for i, ls in zip(paper, ("--", ":"), strict=True):
@@ -366,23 +397,24 @@ def precision_section(root: Path) -> list[str]:
 FROZEN = 0.9  # a run froze when its loss last fell before this fraction of its budget
 
 
-def whole_runs_section(root: Path) -> list[str]:
+def whole_runs_section(root: Path, full_only: bool = True) -> list[str]:
     """Whole runs per variant: does float32 leave iterations unused (the loss frozen)?"""
     rows, summary = [], {}
     for name in VARIANTS:
-        recs = [r for r in runs(root / name, "lbfgs", arch_of(name)) if r.get("lbfgs")]
-        if not recs:
+        found = runs(root / name, "lbfgs", arch_of(name), full_only)
+        diagnosed = found.diagnosed()
+        diags = [d for _, d in diagnosed]
+        if not diags:
             continue
-        lowest = float(np.median([r["min_train_loss"] for r in recs]))
-        last = float(np.median([r["lbfgs"]["last_decrease_iter"] / r["lbfgs"]["n_iter"]
-                                for r in recs]))  # fmt: skip
-        failed = np.median([r["lbfgs"]["n_failed"] / r["lbfgs"]["n_iter"] for r in recs])
-        summary[name] = (lowest, last, len(recs))
+        lowest = float(np.median([r.min_train_loss for r, _ in diagnosed]))
+        last = float(np.median([d["last_decrease_iter"] / d["n_iter"] for d in diags]))
+        failed = np.median([d["n_failed"] / d["n_iter"] for d in diags])
+        summary[name] = (lowest, last, len(diags))
         rows.append(
             {
                 "variant": name,
-                "precision": recs[0]["config"].get("precision", "float32"),
-                "n": len(recs),
+                "precision": found.precision,
+                "n": len(diags),
                 "median lowest train loss": e(lowest),
                 "median last decrease (share of budget)": f"{last:.2f}",
                 "median failed searches (share)": f"{failed:.2f}",
@@ -447,9 +479,8 @@ def inventory(root: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    global FULL_DATA_ONLY
     settings = dict(a.split("=", 1) for a in argv if "=" in a)
-    FULL_DATA_ONLY = settings.get("full_only", "true") != "false"
+    full_only = settings.get("full_only", "true") != "false"  # the tests' records are small
     root = Path(settings.get("root", "records"))
     page = Path(settings.get("page", "docs/reproduction.md"))
     lines = [
@@ -466,15 +497,15 @@ def main(argv: list[str]) -> None:
     ]
     found = {}
     for arch, (title, sgd_dir, job) in NETS.items():
-        sgd = runs(root / sgd_dir, "sgd", arch)
+        sgd = runs(root / sgd_dir, "sgd", arch, full_only)
         lines += [f"## {title} ({arch})", "", f"Records: `{job}`.", "",
-                  f"SGD runs (n = {len(sgd)}, shared by every {arch} variant):", "",
-                  run_table(sgd) if sgd else "none yet", ""]  # fmt: skip
+                  f"SGD runs (n = {len(sgd.done)}, shared by every {arch} variant):", "",
+                  run_table(sgd) if len(sgd.done) else "none yet", ""]  # fmt: skip
         for name in (n for n in VARIANTS if arch_of(n) == arch):
-            found[name] = variant_section(root, name, sgd, lines)
-        lines += curves_figure(root, page, sgd, arch)
+            found[name] = variant_section(root, name, sgd, lines, full_only)
+        lines += curves_figure(root, page, sgd, arch, full_only)
     lines += precision_section(root)
-    lines += whole_runs_section(root)
+    lines += whole_runs_section(root, full_only)
     lines += aligned_section(root, Path(settings.get("aligned", "records/fcp-aligned")))
     lines += path_modes_section(root, root / "fcp-modes")  # issue 19
     lines += [
@@ -499,7 +530,7 @@ def main(argv: list[str]) -> None:
     ]
     for name in VARIANTS:
         lines += [f"### {NETS[arch_of(name)][0]}: {VARIANTS[name]}", "",
-                  *claims_lines(root, name), ""]  # fmt: skip
+                  *claims_lines(root, name, full_only), ""]  # fmt: skip
     scored = {k: v["score"] for k, v in found.items() if v and v["n_b"] >= 2 and "score" in v}
     lines += ["## Which line search is the default", ""]
     if {"fcp-spec", "fcp-authors"} <= scored.keys():

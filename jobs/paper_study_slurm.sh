@@ -16,4 +16,5 @@ python -m lossland.paths -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
   set=bfgs-test,sgd-test landscape=test shard='range(12)' shard_size=25
 python -m lossland.probes -m "${launcher[@]}" arch=fcp,lenet,lstm,ae \
   set=bfgs-train,bfgs-test,sgd-train,sgd-test probe=hessian,noise,perturb,interp,slice
+python -m lossland.paths.toy out=outputs/toy  # Fig. 3 (seconds, on the login node)
 python analysis/aggregate.py out_dir=outputs

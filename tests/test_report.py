@@ -63,7 +63,8 @@ def check(proc: subprocess.CompletedProcess) -> None:
 
 @pytest.fixture(scope="session")
 def sweep(tmp_path_factory, data_root) -> Path:
-    """A real training sweep, then a path sweep over every set and landscape, into a temp dir."""
+    """A real training sweep, then a path sweep over every set and landscape and the toy
+    (Fig. 3), into a temp dir."""
     root = data_root
     out = tmp_path_factory.mktemp("sweep")
     common = [f"dataset.root={root}", *TINY, f"out_dir={out}"]
@@ -87,6 +88,7 @@ def sweep(tmp_path_factory, data_root) -> Path:
                 + [f"landscape={landscape}", *finder, *small, f"out_dir={out}"]
             )
         )
+    check(run(["-m", "lossland.paths.toy", f"out={out / 'toy'}"]))  # Fig. 3's records
     return out
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from lossland.core.storage import read_json, write_bytes
 from lossland.probes.interp import barrier
 from lossland.report import html, stats
+from lossland.report.types import Report
 
 SEP = "@"  # <set>@<method>: identity.aligned_name
 PAIR = ["arch", "set", "landscape", "i", "j"]
@@ -136,7 +137,7 @@ def tests(pairs: dict[str, pd.DataFrame], comparisons) -> pd.DataFrame:
     )
 
 
-def build(report: Any) -> None:
+def build(report: Report) -> None:
     """report.tables['aligned_medians'], ['aligned_tests'] and their CSV files."""
     pairs = paired(pair_rows(report.paths.table))
     report.tables["aligned_medians"] = medians(pairs)
@@ -147,7 +148,7 @@ def build(report: Any) -> None:
         )
 
 
-def section(report: Any) -> html.Section:
+def section(report: Report) -> html.Section:
     s = html.Section("aligned", "Barriers modulo permutation symmetry")
     med = report.tables.get("aligned_medians", pd.DataFrame())
     if med.empty:

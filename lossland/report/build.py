@@ -13,7 +13,6 @@ figure_specs (figures) and page (index.html) make the rest.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,36 +23,11 @@ from lossland.report import aligned, path_tables, probe_tables
 from lossland.report.configs import keep_one_config, leave_out_old_sets
 from lossland.report.figure_specs import draw_figures
 from lossland.report.page import render_index
-from lossland.report.records import Problem, Records, load_paths, load_runs
-from lossland.report.sets import LoadedSet, load_sets
+from lossland.report.records import load_paths, load_runs
+from lossland.report.sets import load_sets
 from lossland.report.tidy import compute_tables, write_problems, write_tables
+from lossland.report.types import LoadedSet, Report
 from lossland.study.design import Study, load_study
-
-
-@dataclass
-class Report:
-    """What was written, and what the report found (also usable from a notebook)."""
-
-    out_dir: Path
-    report_dir: Path
-    index: Path
-    n_select: int
-    study: Study
-    archs: list[str]  # the nets reported, in order (the study's, then others with records)
-    runs: Records
-    paths: Records
-    sets: dict[tuple[str, str], LoadedSet]
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: dict[str, Path] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    comparisons: dict = field(default_factory=dict)  # (comparison, arch) -> WeightSpace
-    specs: list = field(default_factory=list)  # the FigureSpecs drawn
-
-    @property
-    def nets(self) -> dict[str, str]:
-        """The reported nets, name -> title (the figures' panels)."""
-        return {a: self.study.net_title(a) for a in self.archs}
 
 
 def build_report(

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +29,7 @@ from scipy import stats as sps
 from sklearn.decomposition import KernelPCA
 
 from lossland.report import html, stats
+from lossland.report.types import Report
 
 ALPHA = 0.05
 COMPARABLE = 1.25  # the largest gap the paper calls comparable is LSTM's, 1.55e-1 / 1.28e-1 = 1.21
@@ -568,7 +568,7 @@ def summary(ev: Evidence) -> str:
     return "; ".join(parts) + f"; {len(ev.paths)} done path records"
 
 
-def section(report: Any) -> html.Section | None:
+def section(report: Report) -> html.Section | None:
     """The report's findings, first under the title: per net the claims table."""
     study = report.study
     if not {"bfgs-train", "bfgs-test", "sgd-train", "sgd-test"} <= set(study.sets):

@@ -4,30 +4,18 @@ them into report/. Panels and legends follow the study and the nets with records
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from lossland.core.progress import progress
 from lossland.core.storage import write_bytes
 from lossland.report import figures, stats
 from lossland.report.sets import LoadedSet
+from lossland.report.types import FigureSpec, Report
 from lossland.study.design import Comparison, Study
 
 
-@dataclass
-class FigureSpec:
-    key: str
-    file: str
-    title: str
-    caption: str
-    draw: Callable[[], Figure | None]
-
-
-def draw_figures(report: Any) -> None:
+def draw_figures(report: Report) -> None:
     specs = report.specs = figure_specs(report)
     for spec in progress(specs, total=len(specs), desc="figures"):
         fig = spec.draw()
@@ -48,7 +36,7 @@ def representative_seeds(
     return picks
 
 
-def figure_specs(report: Any) -> list[FigureSpec]:
+def figure_specs(report: Report) -> list[FigureSpec]:
     study, nets = report.study, report.nets
     curves, paths = report.runs.curves, report.paths.table
     picks = representative_seeds(report.sets, study)
@@ -110,7 +98,7 @@ def figure_specs(report: Any) -> list[FigureSpec]:
     return specs
 
 
-def weight_figures(report: Any, spec: Comparison) -> list[FigureSpec]:
+def weight_figures(report: Report, spec: Comparison) -> list[FigureSpec]:
     """The lengths and (k)PCA figures of one weight-space comparison (Fig. 5 / 6, S3 / S4);
     the study's first contrast keeps the paper's keys, the others add their sets."""
     study, nets = report.study, report.nets
@@ -161,30 +149,32 @@ def weight_figures(report: Any, spec: Comparison) -> list[FigureSpec]:
     ]
 
 
-def toy_spec(report: Any) -> FigureSpec:
-    """Fig. 3 from <out_dir>/toy/ (python -m lossland.paths.toy); made there first if missing."""
+def toy_spec(report: Report) -> FigureSpec:
+    """Fig. 3 from the toy's records in <out_dir>/toy/ (python -m lossland.paths.toy). The
+    report never runs the toy: without its records the figure says which command makes them."""
     toy_dir = report.out_dir / "toy"
     target = report.report_dir / "fig3_toy.png"
+    png, heights_file = toy_dir / "fig3_toy.png", toy_dir / "toy_heights.json"
+    absent = ""
+    if not png.exists():
+        absent = (
+            f"no toy records in {toy_dir}: make them with "
+            f"python -m lossland.paths.toy out={toy_dir} (seconds), then rerun the report"
+        )
 
     def draw() -> None:
-        if not (toy_dir / "fig3_toy.png").exists():
-            try:
-                from lossland.paths.toy import toy_paths, write_outputs
-
-                write_outputs(toy_paths(), toy_dir)  # seconds
-            except Exception as e:  # noqa: BLE001 - the toy must not stop the report
-                report.notes.append(f"Fig. 3 skipped: the toy could not be run ({e})")
-                return None
-        write_bytes(target, (toy_dir / "fig3_toy.png").read_bytes())
+        if absent:
+            return None
+        write_bytes(target, png.read_bytes())
         report.figures["fig3"] = target
         try:
-            heights = json.loads((toy_dir / "toy_heights.json").read_text())["heights"]
+            heights = json.loads(heights_file.read_text())["heights"]
             toy = pd.DataFrame(heights, columns=["path", "height", "paper"])
-            report.tables["toy_heights"] = toy
-            csv = toy.to_csv(index=False).encode()
-            write_bytes(report.report_dir / "toy_heights.csv", csv)
-        except (OSError, ValueError, KeyError) as e:
-            report.notes.append(f"toy heights not read: {e}")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            report.notes.append(f"toy heights not read from {heights_file}: {e}")
+            return None
+        report.tables["toy_heights"] = toy
+        write_bytes(report.report_dir / "toy_heights.csv", toy.to_csv(index=False).encode())
         return None
 
     return FigureSpec(
@@ -194,9 +184,9 @@ def toy_spec(report: Any) -> FigureSpec:
         "The paper's toy landscape f(x, y) (two wells, two bumps): the straight line (dashed) "
         "and FourierPathFinder paths for lambda = 10, 100, 1000 between the two minima (a), and "
         "f along each path with its height H marked (b). Made by python -m lossland.paths.toy. "
-        "Look "
-        "for: the Fourier paths bend around the bumps that the straight line crosses and stay "
-        "below its height H (the table under Numbers behind the pictures gives each H beside "
-        "the paper's).",
+        "Look for: the Fourier paths bend around the bumps that the straight line crosses and "
+        "stay below its height H (the table under Numbers behind the pictures gives each H "
+        "beside the paper's).",
         draw,
+        absent,
     )

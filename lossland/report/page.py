@@ -5,20 +5,19 @@ away when everything is complete, open with the problems first when not)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
 from lossland.report import aligned, html, path_tables, probe_tables, stats
 from lossland.report.tidy import TIDY_FILES
+from lossland.report.types import Report
 
 
-def render_index(report: Any) -> str:
+def render_index(report: Report) -> str:
     sections = [s for make in SECTIONS if (s := make(report)) is not None]
     return html.render_page("lossland report", intro(report), sections)
 
 
-def intro(report: Any) -> list[str]:
+def intro(report: Report) -> list[str]:
     return [
         f"Records under {report.out_dir.resolve()}; sets of up to {report.n_select} runs; "
         f"study {report.study.name} (conf/study/{report.study.name}.yaml). {status_line(report)}",
@@ -27,7 +26,7 @@ def intro(report: Any) -> list[str]:
     ]
 
 
-def findings(report: Any) -> html.Section | None:
+def findings(report: Report) -> html.Section | None:
     """The study's findings, first under the title: lossland.report.claims.section(report),
     per net each of the paper's claims the records can judge (none until that module exists)."""
     try:
@@ -38,7 +37,7 @@ def findings(report: Any) -> html.Section | None:
     return make(report) if make is not None else None
 
 
-def table1(report: Any) -> html.Section:
+def table1(report: Report) -> html.Section:
     s = html.Section("table1", "Table 1: average training and test loss")
     s.text(
         "train: mean over the train set's runs of the minimum training loss; test: mean test "
@@ -52,7 +51,7 @@ def table1(report: Any) -> html.Section:
     return s
 
 
-def table_s1(report: Any) -> html.Section:
+def table_s1(report: Report) -> html.Section:
     s = html.Section("tableS1", "Table S1: weight statistics")
     s.text(
         "Mean (mu) and standard deviation (sigma) of the concatenated vectors of each set. "
@@ -63,17 +62,18 @@ def table_s1(report: Any) -> html.Section:
     return s
 
 
-def figures(report: Any) -> html.Section:
+def figures(report: Report) -> html.Section:
     s = html.Section("figures", "Figures")
     for spec in report.specs:
         if spec.key in report.figures:
             s.figure(report.figures[spec.key].name, f"{spec.title}. {spec.caption}")
         else:
-            s.text(f"{spec.title}: not drawn (see Status).", "warn")
+            why = spec.absent or "see Status"
+            s.text(f"{spec.title}: not drawn ({why}).", "warn")
     return s
 
 
-def numbers(report: Any) -> html.Section:
+def numbers(report: Report) -> html.Section:
     t = report.tables
     s = html.Section("numbers", "Numbers behind the pictures")
     contrasts = ", ".join(
@@ -109,13 +109,13 @@ def numbers(report: Any) -> html.Section:
     return s
 
 
-def tidy_files(report: Any) -> html.Section:
+def tidy_files(report: Report) -> html.Section:
     s = html.Section("files", "Tidy tables")
     s.items([f"{f}: {name}" for name, f in TIDY_FILES.items()])
     return s
 
 
-def status_problems(report: Any) -> list[str]:
+def status_problems(report: Report) -> list[str]:
     """What keeps the sweep from being complete, one phrase each (empty: complete)."""
     t = report.tables
     out = []
@@ -142,19 +142,19 @@ def status_problems(report: Any) -> list[str]:
 PATH_PROBLEMS = ("missing", "diverged", "corrupt")
 
 
-def trained(report: Any) -> set[str]:
+def trained(report: Report) -> set[str]:
     """The nets with finished runs: those whose sets the path jobs are expected to join."""
     return set(report.runs.table.query("status == 'done'").arch)
 
 
-def status_line(report: Any) -> str:
+def status_line(report: Report) -> str:
     problems = status_problems(report)
     if not problems:
         return "Status: every expected run and path record is there (details at the end)."
     return "Status: " + "; ".join(problems) + " (see Status at the end)."
 
 
-def status(report: Any) -> html.Section:
+def status(report: Report) -> html.Section:
     """Last: folded away when complete; else open, the problems first, then the full tables."""
     t = report.tables
     problems = status_problems(report)

@@ -16,7 +16,6 @@ read them as descriptive; the direction (lower in k of n pairs) is the finding.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +27,7 @@ from lossland.report import html
 from lossland.report.choice import Group, choose, reference, scope
 from lossland.report.configs import leave_out_old_sets
 from lossland.report.records import Problem, load_paths
+from lossland.report.types import Report
 
 STRAIGHT = "straight"
 GROUP = ["arch", "set", "landscape"]
@@ -151,7 +151,7 @@ def convergence(paths: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def build(report: Any, prefer: Sequence[str] = ()) -> None:
+def build(report: Report, prefer: Sequence[str] = ()) -> None:
     """Fill report.tables with the finder comparison; write finder_heights.csv, finder_tests.csv."""
     records = load_paths(report.out_dir, finder=None)
     leave_out_old_sets(records, {key: s.hash for key, s in report.sets.items()})
@@ -170,7 +170,7 @@ def build(report: Any, prefer: Sequence[str] = ()) -> None:
         write_bytes(report.report_dir / f"{key}.csv", csv)
 
 
-def section(report: Any) -> html.Section:
+def section(report: Report) -> html.Section:
     s = html.Section("finders", "Barrier height by path finder")
     heights = report.tables.get("finder_heights", pd.DataFrame())
     if heights.empty:

@@ -14,7 +14,6 @@ import json
 import math
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ from lossland.report import html
 from lossland.report import probe_figures as pf
 from lossland.report.choice import Group, choose, reference, scope
 from lossland.report.records import Problem
+from lossland.report.types import Report
 from lossland.study.design import Study
 
 PROBES = ("hessian", "noise", "perturb", "interp", "slice", "intrinsic")
@@ -227,7 +227,7 @@ def intrinsic_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build(report: Any, prefer: Sequence[str] = ()) -> None:
+def build(report: Report, prefer: Sequence[str] = ()) -> None:
     """Fill report.tables / report.figures with the probes' part; write its CSVs and PNGs."""
     hashes = {key: s.hash for key, s in report.sets.items()}
     tables, raw, problems = load_probe_records(report.out_dir, prefer, hashes, report.study.sets)
@@ -261,7 +261,7 @@ def build(report: Any, prefer: Sequence[str] = ()) -> None:
             report.figures[key] = pf.save(fig, Path(report.report_dir) / f"{key}.png")
 
 
-def section(report: Any) -> html.Section:
+def section(report: Report) -> html.Section:
     s = html.Section("probes", "Landscape probes")
     counts = getattr(report, "probe_counts", {})
     if not counts:

@@ -2,7 +2,7 @@
 
 Everything here works from a notebook:
 
-    runs = load_runs("outputs/small")        # Records: .table, .curves, .problems
+    runs = load_runs("outputs/small")        # Records: .table, .curves, .diagnostics, .problems
     paths = load_paths("outputs/small")      # Records: .table, .expected, .problems
 
 `problems` collects every file that could not be read (path + reason), so the report can list
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from lossland.core.storage import (
     read_json,
     train_task_dirs,
 )
+from lossland.report.types import Problem, Records
 
 # Columns of the tidy tables (one row per run / per path record).
 RUN_COLUMNS = [
@@ -87,26 +87,6 @@ PATH_COLUMNS = [
 CURVE_COLUMNS = ["arch", "opt", "seed", "split", "epoch", "loss", "sig"]
 
 
-@dataclass
-class Problem:
-    """A file the report could not use, and why (shown in the report, never raised)."""
-
-    path: str
-    reason: str
-
-
-@dataclass
-class Records:
-    """One kind of record as tables: `table` (one row each), plus what is expected/missing."""
-
-    table: pd.DataFrame
-    problems: list[Problem] = field(default_factory=list)
-    curves: pd.DataFrame | None = None  # runs only: long table of loss curves
-    expected: pd.DataFrame | None = None  # what should exist (runs: arch x opt x seed)
-    notes: list[str] = field(default_factory=list)  # how `expected` was inferred
-    configs: dict[tuple, dict] = field(default_factory=dict)  # (arch, opt|set, sig) -> config
-
-
 # ---------------------------------------------------------------------------------- runs
 
 
@@ -118,7 +98,7 @@ def load_runs(out_dir: str | Path) -> Records:
     result yet: running or killed).
     """
     out_dir = Path(out_dir)
-    rows, curves, problems, configs = [], [], [], {}
+    rows, curves, problems, configs, diagnostics = [], [], [], {}, {}
     for arch, opt, sig, seed, task in train_task_dirs(out_dir):
         row: dict[str, Any] = {"arch": arch, "opt": opt, "seed": seed, "dir": str(task)}
         row["sig"] = sig
@@ -128,6 +108,8 @@ def load_runs(out_dir: str | Path) -> Records:
                 rec = read_json(result_path)
                 row |= run_row(rec)
                 configs.setdefault((arch, opt, sig), rec.get("config", {}))
+                if rec.get("lbfgs"):
+                    diagnostics[(arch, opt, sig, seed)] = rec["lbfgs"]
                 curves.extend(curve_rows(arch, opt, seed, rec.get("curves", {}), sig))
             except Exception as e:  # noqa: BLE001 - any bad record is named and skipped
                 row |= {"status": "corrupt", "detail": str(e)}
@@ -145,6 +127,7 @@ def load_runs(out_dir: str | Path) -> Records:
         expected=expected,
         notes=notes,
         configs=configs,
+        diagnostics=diagnostics,
     )
 
 

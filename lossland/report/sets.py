@@ -7,30 +7,14 @@ partial sweep is normal here: a set holds min(n_select, finished runs) vectors a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lossland.core.errors import LosslandError
-from lossland.report.records import Problem
+from lossland.report.types import LoadedSet, Problem
 from lossland.study.design import Study
 from lossland.study.sets import build_set, select_runs
-
-
-@dataclass
-class LoadedSet:
-    """One set's weight vectors [n, N_prm] and the seeds they came from (best first)."""
-
-    arch: str
-    name: str
-    weights: np.ndarray
-    seeds: list[int]
-    hash: str = ""  # the set record's hash as the path and probe jobs compute it ("" unknown)
-
-    @property
-    def n_prm(self) -> int:
-        return int(self.weights.shape[1])
 
 
 def load_sets(

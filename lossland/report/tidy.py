@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import gzip
-from typing import Any
 
 import pandas as pd
 
 from lossland.core.storage import write_bytes
 from lossland.report import stats, status, tables
+from lossland.report.types import Report
 from lossland.report.weight_space import compare_sets, weight_space_tables
 
 TIDY_FILES = {  # table -> file name under report/
@@ -30,7 +30,7 @@ TIDY_FILES = {  # table -> file name under report/
 }
 
 
-def compute_tables(report: Any) -> None:
+def compute_tables(report: Report) -> None:
     """Fill report.tables (and report.comparisons) from its records and sets."""
     t = report.tables
     runs, paths, sets, study, archs = (
@@ -78,7 +78,7 @@ def split_intervals(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def write_problems(report: Any) -> None:
+def write_problems(report: Report) -> None:
     """problems.csv again with every problem (the probes and finders add theirs last)."""
     t = report.tables
     t["problems"] = pd.DataFrame([vars(p) for p in report.problems], columns=["path", "reason"])
@@ -87,7 +87,7 @@ def write_problems(report: Any) -> None:
     )
 
 
-def write_tables(report: Any) -> None:
+def write_tables(report: Report) -> None:
     for name, file in TIDY_FILES.items():
         data = report.tables[name].to_csv(index=False).encode()
         write_bytes(
