@@ -177,14 +177,15 @@ def entry_settings(cfg: DictConfig, group: str) -> list[str]:
     settings = registry.plain(node)
     try:
         cls = registry.target(group, settings)
-        unknown = registry.unknown_keys(cls, settings)
+        bad = registry.out_of_range(group, cls, settings)  # first: `accepts` reads the values
+        unknown = [] if bad else registry.unknown_keys(cls, settings)
     except LosslandError as e:
         return [str(e)]
     declared = ", ".join(registry.settings_of(cls))
     name = settings.get("name", "?")
-    return [
+    return bad + [
         f"{group}.{k}={settings[k]} (not a setting of {group} {name}: {declared})" for k in unknown
-    ] + registry.out_of_range(group, cls, settings)
+    ]
 
 
 def probe_settings(cfg: DictConfig) -> list[str]:

@@ -87,7 +87,8 @@ class Minibatch:
         try:
             optimizer = get_class(name)
         except Exception as e:  # noqa: BLE001 - a wrong class name in a yaml: name it
-            raise LosslandError(f"opt.optimizer={name} cannot be imported ({e})") from e
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise LosslandError(f"opt.optimizer={name} (cannot be imported: {why})") from e
         return {*cls.OWN_KEYS, *inspect.signature(optimizer).parameters} - {"params"}
 
     @classmethod
