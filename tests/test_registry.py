@@ -12,6 +12,7 @@ signature unchanged (records are found by their entry's name).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from functools import cache
 
@@ -19,13 +20,13 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossland.core import identity, registry
+from lossland.core import config, identity, registry
 from lossland.core.conf import CONF_DIR
 from lossland.core.config import compose
 from lossland.core.errors import LosslandError
 from lossland.launch import checks
 from lossland.nets import archs
-from lossland.paths.finders import Finder
+from lossland.paths.finders import MODE, TRAINED, Finder
 from lossland.probes import Probe
 from lossland.probes import job as probe_job
 from lossland.train import optimizers, packs
@@ -196,8 +197,32 @@ SIGNED = [  # (command, group, entry): a registry whose `_target_` is a non-resu
 @pytest.mark.parametrize(("command", "group", "entry"), SIGNED)
 def test_changing_only_a_target_leaves_the_signature_unchanged(command, group, entry):
     assert f"{group}._target_" in identity.NON_RESULT_KEYS
-    config = identity.plain(compose(command, [f"{group}={entry}"]))
-    moved = config | {group: config[group] | {"_target_": "elsewhere.Moved"}}
-    assert identity.signature(moved) == identity.signature(config)
-    other = config | {group: config[group] | {"name": "other"}}  # the name is identity
-    assert identity.signature(other) != identity.signature(config)
+    base = identity.plain(compose(command, [f"{group}={entry}"]))
+    moved = base | {group: base[group] | {"_target_": "elsewhere.Moved"}}
+    assert identity.signature(moved) == identity.signature(base)
+    other = base | {group: base[group] | {"name": "other"}}  # the name is identity
+    assert identity.signature(other) != identity.signature(base)
+
+
+@pytest.mark.parametrize(
+    ("schema", "family"),
+    [
+        (config.MinibatchConfig, optimizers.Minibatch),
+        (config.MomentumConfig, optimizers.Minibatch),
+        (config.AdamWConfig, optimizers.Minibatch),
+        (config.LBFGSConfig, optimizers.FullBatchLBFGSGSS),
+    ],
+)
+def test_the_opt_schemas_type_only_what_the_family_declares(schema, family):
+    """The schemas (lossland.core.config) give Hydra the types, so a typo fails as the config is
+    composed; the ranges stay in the family: every typed key has one."""
+    typed = {f.name for f in dataclasses.fields(schema)} - set(registry.FIXED)
+    assert typed <= set(family.SETTINGS)
+    assert family.__name__ == schema._target_.rsplit(".", 1)[1]
+
+
+def test_the_shared_finder_keys_are_the_ones_finders_declare():
+    """identity.SHARED_KEYS (dropped from the signature where a finder does not take them) are
+    the settings a preset gives every finder (Finder.JOB_SETTINGS: TRAINED and MODE)."""
+    assert set(identity.SHARED_KEYS) == set(TRAINED) | set(MODE)
+    assert set(identity.SHARED_KEYS) <= set(Finder.JOB_SETTINGS)
