@@ -1,6 +1,7 @@
 """Declared ranges of settings: each says what a value must be (one line) and, for the generated
-tests, a few values it must refuse. A probe declares its settings' ranges once, in its class
-(`Probe.SETTINGS`); lossland.launch.checks applies them before anything runs or is submitted."""
+tests, a few values it must refuse. Every registry entry (an optimizer family, a finder, a probe)
+declares its settings' ranges once, in its class (`SETTINGS`, lossland.core.registry);
+lossland.launch.checks applies them before anything runs or is submitted."""
 
 from __future__ import annotations
 
@@ -19,17 +20,21 @@ def _is_number(v: Any) -> bool:
 
 @dataclass(frozen=True)
 class Int:
-    """An integer in [low, high] (high None: no upper bound)."""
+    """An integer in [low, high] (high None: no upper bound; null: None allowed too)."""
 
     low: int
     high: int | None = None
+    null: bool = False
 
     def ok(self, v: Any) -> bool:
+        if v is None:
+            return self.null
         return _is_int(v) and self.low <= v and (self.high is None or v <= self.high)
 
     @property
     def text(self) -> str:
-        return f"an integer >= {self.low}" + (f" and <= {self.high:,}" if self.high else "")
+        text = f"an integer >= {self.low}" + (f" and <= {self.high:,}" if self.high else "")
+        return text + (" (or null)" if self.null else "")
 
     def bad(self) -> list[Any]:
         return [self.low - 1, 1.5, "x", *([self.high + 1] if self.high is not None else [])]
@@ -37,20 +42,55 @@ class Int:
 
 @dataclass(frozen=True)
 class Float:
-    """A finite number above `low` (or at it, strict=False)."""
+    """A finite number above `low` (or at it, strict=False; null: None allowed too)."""
 
     low: float
     strict: bool = True
+    null: bool = False
 
     def ok(self, v: Any) -> bool:
+        if v is None:
+            return self.null
         return _is_number(v) and (v > self.low if self.strict else v >= self.low)
 
     @property
     def text(self) -> str:
-        return f"a number {'>' if self.strict else '>='} {self.low:g}"
+        text = f"a number {'>' if self.strict else '>='} {self.low:g}"
+        return text + (" (or null)" if self.null else "")
 
     def bad(self) -> list[Any]:
         return [self.low - 1, *([self.low] if self.strict else []), "x"]
+
+
+@dataclass(frozen=True)
+class Below:
+    """A finite number in [low, high): e.g. a momentum, which must stay below 1."""
+
+    low: float
+    high: float
+
+    def ok(self, v: Any) -> bool:
+        return _is_number(v) and self.low <= v < self.high
+
+    @property
+    def text(self) -> str:
+        return f"a number in [{self.low:g}, {self.high:g})"
+
+    def bad(self) -> list[Any]:
+        return [self.low - 1, self.high, "x"]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A non-empty string (a dotted class name, a path)."""
+
+    text = "a non-empty string"
+
+    def ok(self, v: Any) -> bool:
+        return isinstance(v, str) and v.strip() != ""
+
+    def bad(self) -> list[Any]:
+        return ["", 3]
 
 
 @dataclass(frozen=True)
@@ -116,4 +156,4 @@ class IntList:
         return [[], [self.low - 1], [self.low, self.low], 5]
 
 
-Spec = Int | Float | Number | Choice | Bool | IntList
+Spec = Int | Float | Below | Text | Number | Choice | Bool | IntList

@@ -20,6 +20,7 @@ from hydra.utils import get_class, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from lossland import data
+from lossland.core import registry
 from lossland.core.errors import LosslandError
 from lossland.study.design import study_of
 
@@ -60,15 +61,10 @@ COMMON = {
     "dataset.n_train": _int(1, data.N_TRAIN, null=True),
     "dataset.n_eval": _int(1, 10_000, null=True),
 }
+# A registry entry's own settings (cfg.opt, cfg.finder, cfg.probe) are not listed here: each
+# entry's class declares their ranges (SETTINGS, JOB_SETTINGS; lossland.core.registry), and
+# `entry_settings` checks the node against the class its `_target_` names.
 TRAIN = COMMON | {
-    "opt.epochs": _int(1),
-    "opt.lr": _float(0),
-    "opt.batch_size": _int(1),
-    "opt.momentum": (lambda v: isinstance(v, int | float) and 0 <= v < 1, "a number in [0, 1)"),
-    "opt.weight_decay": _float(0, strict=False),
-    "opt.history_size": _int(1),
-    "opt.max_evals": _int(1),
-    "opt.initial_step": _float(0),
     "checkpoint_every": _int(1),
     "log_every": _int(1),
     "seeds_per_task": _int(1),
@@ -82,24 +78,6 @@ PATHS = COMMON | {
     "pair_seed": _int(0),
     "n_select": _int(1),
     "n_runs": _int(1),
-    "finder.n_fourier": _int(1),
-    "finder.samples": _int(1),
-    "finder.seed": _int(0),
-    "finder.momentum": (lambda v: isinstance(v, int | float) and 0 <= v < 1, "a number in [0, 1)"),
-    "finder.spring": _float(0, strict=False),
-    "finder.n_images": _int(3, null=True),
-    "finder.n_points": _int(2),
-    "finder.lam": _float(0, strict=False),
-    "finder.lr": _float(0),
-    "finder.steps": _int(1),
-    "finder.pairs_per_batch": _int(1, null=True),
-    "finder.point_chunk": _int(1, null=True),
-    "finder.image_chunk": _int(1, null=True),
-    "finder.images_per_step": _int(1, null=True),
-    "finder.points_per_step": _int(2, null=True),
-    "finder.tol": (lambda v: v is None or _float(0)[0](v), "a number > 0 (or null)"),
-    "finder.window": _int(1),
-    "finder.eval_every": _int(1),
 }
 # The landscapes' sizes when dataset.n_train / n_eval are null (all of MNIST's).
 LANDSCAPE_SIZE = {"train": ("dataset.n_train", data.N_TRAIN), "test": ("dataset.n_eval", 10_000)}
@@ -112,6 +90,7 @@ PROBE = COMMON | {
     "image_chunk": _int(1, null=True),
 }  # the probe's own settings: its class's SETTINGS (probe_settings)
 RULES = {"train": TRAIN, "paths": PATHS, "probe": PROBE, "evaluate": COMMON}
+ENTRY = {"train": "opt", "paths": "finder"}  # the registry group each kind of task takes
 
 
 def check_values(cfg: DictConfig, kind: str) -> None:
@@ -123,6 +102,8 @@ def check_values(cfg: DictConfig, kind: str) -> None:
         value = OmegaConf.select(cfg, key)
         if not ok(value):
             bad.append(f"{key}={value} (must be {text})")
+    if kind in ENTRY:
+        bad += entry_settings(cfg, ENTRY[kind])
     if kind == "probe":
         bad += probe_settings(cfg)
     if kind == "paths":
@@ -187,27 +168,34 @@ def check_task(cfg: DictConfig, kind: str) -> None:
 N_TEST = 10_000  # MNIST's official test images (the test landscape's, dataset.n_eval = null)
 
 
+def entry_settings(cfg: DictConfig, group: str) -> list[str]:
+    """The registry entry `cfg.<group>` against its class's declarations (lossland.core.registry):
+    `group.key=value (why)` for each key the class does not take and each value out of range."""
+    node = cfg.get(group)
+    if not isinstance(node, DictConfig) or not node.get("_target_"):
+        return [f"{group}={node} (must be an entry of conf/{group}/: {', '.join(names(group))})"]
+    settings = registry.plain(node)
+    try:
+        cls = registry.target(group, settings)
+        bad = registry.out_of_range(group, cls, settings)  # first: `accepts` reads the values
+        unknown = [] if bad else registry.unknown_keys(cls, settings)
+    except LosslandError as e:
+        return [str(e)]
+    declared = ", ".join(registry.settings_of(cls))
+    name = settings.get("name", "?")
+    return bad + [
+        f"{group}.{k}={settings[k]} (not a setting of {group} {name}: {declared})" for k in unknown
+    ]
+
+
 def probe_settings(cfg: DictConfig) -> list[str]:
     """The probe entry's settings against its class's declared ranges (Probe.SETTINGS), then
     against this net and data (Probe.limits): `probe.key=value (must be ...)` each."""
-    node = cfg.get("probe")
-    if not isinstance(node, DictConfig) or not node.get("_target_"):
-        return [f"probe={node} (must be an entry of conf/probe/: {', '.join(probe_names())})"]
-    cls = get_class(node._target_)
-    settings = OmegaConf.to_container(node, resolve=True)
-    name = settings.pop("name", "?")
-    settings.pop("_target_")
-    bad = []
-    for key, value in settings.items():
-        spec = cls.SETTINGS.get(key)
-        if spec is None:
-            bad.append(
-                f"probe.{key}={value} (not a setting of probe {name}: {', '.join(cls.SETTINGS)})"
-            )
-        elif not spec.ok(value):
-            bad.append(f"probe.{key}={value} (must be {spec.text})")
+    bad = entry_settings(cfg, "probe")
     if bad:
         return bad
+    cls = get_class(cfg.probe._target_)
+    settings = {k: v for k, v in registry.plain(cfg.probe).items() if k not in registry.FIXED}
     n_train, n_eval = cfg.dataset.get("n_train"), cfg.dataset.get("n_eval")
     images = {
         "train": min(n_train or data.N_TRAIN, data.N_TRAIN),
@@ -217,7 +205,8 @@ def probe_settings(cfg: DictConfig) -> list[str]:
     return cls.limits(settings, int(cfg.arch.n_prm), images)
 
 
-def probe_names() -> list[str]:
+def names(group: str) -> list[str]:
+    """The shipped entries of a registry group: the stems of conf/<group>/*.yaml."""
     from lossland.core.conf import CONF_DIR
 
-    return sorted(p.stem for p in (CONF_DIR / "probe").glob("*.yaml"))
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))

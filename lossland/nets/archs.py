@@ -1,7 +1,8 @@
 """The net registry: each conf/arch/<name>.yaml says what its net is made of.
 
 An entry names
-- `_target_`: the nn.Module class, built as `_target_(act=...)` (torch's default init);
+- `_target_`: the nn.Module class, built as `_target_(act=...)` (torch's default init; resolved
+  and checked to take `act` by lossland.core.registry, the builder of every registry);
 - `loss`: `cross_entropy` (a classifier: logits against labels) or `mse` (a net that
   reconstructs its input: outputs against the flattened images);
 - `n_prm`: the length of its flat weight vector (checked against the module by the tests);
@@ -22,11 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hydra.utils import get_class, get_object
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
+from lossland.core import registry
 from lossland.core.conf import CONF_DIR
 from lossland.core.config import ArchConfig, Loss
 from lossland.core.errors import LosslandError
@@ -78,10 +80,12 @@ def register(entry: Mapping | DictConfig) -> Arch:
     name = fields.get("name", "?")
     try:
         node = OmegaConf.merge(OmegaConf.structured(ArchConfig), fields)
-        target, batched = str(node._target_), node.batched
+        module, batched = registry.target("arch", node), node.batched
+        if "act" not in registry.accepted(module):  # built as _target_(act=...)
+            raise LosslandError(f"its _target_ {node._target_} takes no act argument")
         arch = Arch(
             name=str(node.name),
-            module=get_class(target),
+            module=module,
             loss=Loss(node.loss),
             n_prm=int(node.n_prm),
             batched=get_object(batched) if batched else None,

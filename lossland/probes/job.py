@@ -15,11 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from lossland.core import identity, numerics, storage
+from lossland.core import identity, numerics, registry, storage
 from lossland.core.device import resolve_device
 from lossland.core.errors import LosslandError
 from lossland.core.progress import log, progress
@@ -41,18 +39,12 @@ def weights_sha256(src: SolutionSet) -> str:
 
 
 def build_probe(cfg: DictConfig) -> tuple[str, Probe]:
-    """The probe named by the `probe` config group, built from its `_target_` and settings,
-    once they are in range (lossland.launch.checks); a builder's own error is kept, in one line."""
+    """The probe named by the `probe` config group, built by the one registry builder
+    (lossland.core.registry) once its settings are in range (lossland.launch.checks)."""
     bad = checks.probe_settings(cfg)
     if bad:
         raise LosslandError(f"bad value{'s' * (len(bad) > 1)}: {'; '.join(bad)}")
-    settings = OmegaConf.to_container(cfg.probe, resolve=True)
-    name = settings.pop("name")
-    try:
-        return name, instantiate(settings, _convert_="all")
-    except InstantiationException as e:
-        cause = e.__cause__ or e
-        raise LosslandError(f"probe {name}: {str(cause).splitlines()[0]}") from e
+    return str(cfg.probe.name), registry.build("probe", cfg.probe)
 
 
 def landscape_of(cfg: DictConfig, src: SolutionSet, device: torch.device) -> Landscape:

@@ -32,7 +32,7 @@ import torch
 from omegaconf import DictConfig
 
 from lossland import data
-from lossland.core import memory, numerics, storage
+from lossland.core import memory, numerics, registry, storage
 from lossland.core.device import resolve_device
 from lossland.core.progress import log, on_terminal, progress
 from lossland.core.records import existing_result, job_config
@@ -50,20 +50,8 @@ from lossland.train import optimizers, seed_run
 from lossland.train.lbfgs_pack import lbfgs_pack_step
 
 MINIBATCH, LBFGS = optimizers.Minibatch, optimizers.FullBatchLBFGSGSS
-LBFGS_KEYS = {  # the L-BFGS-GSS settings a pack applies (`lbfgs_gss.iteration`)
-    "_target_",
-    "name",
-    "history_size",
-    "max_evals",
-    "initial_step",
-    "epochs",
-    "line_search",
-}
-# A minibatch pack steps torch's own optimizer on the stacked parameters [k, *shape]: these
-# optimizers' updates are elementwise, so row i gets seed i's update from seed i's state (its
-# momentum buffer, its Adam moments in row i of the stacked state), whatever their settings.
-PACKED_OPTIMIZERS = ("torch.optim.SGD", "torch.optim.Adam", "torch.optim.AdamW")
-PLAIN_SGD_KEYS = {"_target_", "name", "optimizer", "lr", "batch_size", "epochs"}
+# torch.optim.SGD without momentum or other settings: no optimizer state.
+PLAIN_SGD_KEYS = {*registry.FIXED, *MINIBATCH.OWN_KEYS, "lr"}
 # Measured with benchmarks/train_throughput.py (docs/speed.md) on the idle 2-core CPU, full
 # 50,000-image epochs: SGD packs of 16 ran at 3.1x the loop's seed-epochs/s for fcp and 2.5x
 # for ae; the lstm's at 0.8-1.0x and lenet's (vmapped convolutions are grouped ones) at 0.8x;
@@ -83,17 +71,12 @@ EVAL_FLOATS = 2**26  # activations alive per batched evaluation call on the CPU 
 def why_sequential(cfg: DictConfig, device: torch.device) -> str | None:
     """Why this task's seeds cannot (or should not) be packed; None when they can."""
     opt = cfg.opt
-    family = type(optimizers.trainer(opt))
-    if family not in (MINIBATCH, LBFGS):
+    family = registry.target("opt", opt)
+    if not getattr(family, "PACKABLE", False):  # the family says whether a pack trains it
         return f"opt={opt.name} ({opt._target_}) is not packed"
-    if family is MINIBATCH and opt.optimizer not in PACKED_OPTIMIZERS:
-        return (
-            f"opt.optimizer={opt.optimizer} is not packed (packs step "
-            f"{', '.join(PACKED_OPTIMIZERS)}: elementwise updates)"
-        )
-    unknown = sorted(set(opt.keys()) - LBFGS_KEYS) if family is LBFGS else []
-    if unknown:
-        return f"opt.{unknown[0]} is not supported by packs"
+    refusal = family.pack_refusal(registry.plain(opt))
+    if refusal:
+        return refusal
     if cfg.get("precision", "float32") != "float32":
         return f"precision={cfg.precision} is not packed"
     if (cfg.arch.name, device.type, family) in SLOWER_PACKED:

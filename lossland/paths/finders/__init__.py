@@ -5,8 +5,9 @@ finder's path is linear in its parameters, w(t) = sum_j phi_j(t) theta_j with th
 w_j, its own parameters), so its points on the common grid t_m (M = finder.n_points equally
 spaced values in [0, 1], the paper's M = 50) are phi theta, scored by one `BasisLoss` call.
 Every finder reports the profile on that grid, height = max of the profile, length = sum_m
-|w(t_{m+1}) - w(t_m)|: finders are comparable. Entries: fourier (the paper's), linear, bezier, neb
-(modules here). A new finder is a yaml file plus a class with `find`; tests/test_finders.py tests
+|w(t_{m+1}) - w(t_m)|: finders are comparable. Entries: fourier
+(`lossland.paths.finders.fourier`, the paper's), linear, bezier, neb (modules here). A new
+finder is a yaml file plus a class with `find` and its `SETTINGS`; tests/test_finders.py tests
 every yaml it finds.
 
 Every trained finder takes the same mode settings (docs/paths.md#modes): `images_per_step`
@@ -20,24 +21,29 @@ profile, the height and the kept iterate come from the full landscape.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from hydra.utils import get_class
 from torch import Tensor
 
+from lossland.core import registry
 from lossland.core.errors import LosslandError
-from lossland.core.identity import SHARED_KEYS
+from lossland.core.ranges import Float, Int, Spec
 from lossland.nets.batched import BatchedLoss
 from lossland.paths.basis_loss import BasisLoss
 
-# Keys of cfg.finder the path job reads itself (the common grid, batching, memory).
-JOB_KEYS = ("name", "_target_", "n_points", "pairs_per_batch", "point_chunk", "image_chunk")
 EVAL_EVERY = 10  # full-landscape evaluations of a stochastic or stopping run, in steps
 WINDOW = 100  # the stopping rule's window, in steps
+# The mode's settings (docs/paths.md#modes), the same for every trained finder that takes them.
+MODE: dict[str, Spec] = {
+    "images_per_step": Int(1, null=True),
+    "tol": Float(0, null=True),
+    "window": Int(1),
+    "eval_every": Int(1),
+}
+TRAINED: dict[str, Spec] = {"steps": Int(1), "lr": Float(0)}  # a preset sizes every finder so
 
 
 @dataclass
@@ -65,7 +71,23 @@ class PathResult:
 
 
 class Finder:
-    """Base: `find(loss, w_i, w_j, t)` joins P pairs; `__call__` checks and normalises."""
+    """Base: `find(loss, w_i, w_j, t)` joins P pairs; `__call__` checks and normalises.
+
+    `SETTINGS`: the range of every argument of the class (its yaml entry's keys);
+    `JOB_SETTINGS`: cfg.finder's keys the path job reads itself (the common grid, batching,
+    memory) and the shared ones a preset gives every finder (identity.SHARED_KEYS: ignored by a
+    finder that does not take them, e.g. the straight line's steps). lossland.launch.checks
+    applies both before anything runs; lossland.core.registry.build refuses any other key."""
+
+    SETTINGS: ClassVar[dict[str, Spec]] = {}
+    JOB_SETTINGS: ClassVar[dict[str, Spec]] = {
+        "n_points": Int(2),
+        "pairs_per_batch": Int(1, null=True),
+        "point_chunk": Int(1, null=True),
+        "image_chunk": Int(1, null=True),
+        **TRAINED,
+        **MODE,
+    }
 
     def __call__(
         self, loss: BasisLoss | BatchedLoss, w_i: Tensor, w_j: Tensor, t: Tensor, seed: int = 0
@@ -142,21 +164,10 @@ class Stopping:
 
 
 def build_finder(settings: Mapping[str, Any]) -> tuple[str, Finder]:
-    """(name, finder) from cfg.finder: its class from `_target_`, its own settings as arguments;
-    a setting the class does not take is one clear error."""
-    settings = dict(settings)
-    name, target = settings.get("name"), settings.get("_target_")
-    try:
-        cls = get_class(str(target))
-    except Exception as e:  # noqa: BLE001 - a wrong _target_ in a yaml: name it
-        raise LosslandError(f"finder={name}: cannot import its _target_ {target} ({e})") from e
-    accepted = inspect.signature(cls).parameters
-    own = {k: v for k, v in settings.items() if k not in JOB_KEYS}
-    unknown = sorted(k for k in own if k not in accepted and k not in SHARED_KEYS)
-    if unknown:
-        valid = ", ".join(sorted({*accepted, *JOB_KEYS} - {"name", "_target_"}))
-        raise LosslandError(f"finder={name} has no setting {', '.join(unknown)}: use {valid}")
-    return str(name), cls(**{k: v for k, v in own.items() if k in accepted})
+    """(name, finder) from cfg.finder by the one registry builder (lossland.core.registry): its
+    class from `_target_`, its own settings as arguments; a key that neither the class nor the
+    path job takes is one clear error."""
+    return str(settings.get("name")), registry.build("finder", settings)
 
 
 def line_phi(t: Tensor) -> Tensor:

@@ -14,9 +14,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lossland.core.ranges import Int
 from lossland.paths.basis_loss import BasisLoss
 from lossland.paths.finders import (
     EVAL_EVERY,
+    MODE,
+    TRAINED,
     WINDOW,
     Finder,
     ImageDraws,
@@ -33,6 +36,8 @@ def bezier_phi(t: Tensor) -> Tensor:
 
 
 class QuadraticBezier(Finder):
+    SETTINGS = TRAINED | {"samples": Int(1), "seed": Int(0)} | MODE
+
     def __init__(
         self,
         lr: float = 1e-3,

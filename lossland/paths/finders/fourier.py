@@ -18,11 +18,14 @@ import torch
 from torch import Tensor
 
 from lossland.core.errors import LosslandError
+from lossland.core.ranges import Float, Int
 from lossland.nets.batched import BatchedLoss
 from lossland.nets.modules import build_model, loss_from_outputs, set_flat
 from lossland.paths.basis_loss import BasisLoss
 from lossland.paths.finders import (
     EVAL_EVERY,
+    MODE,
+    TRAINED,
     WINDOW,
     Finder,
     ImageDraws,
@@ -211,6 +214,13 @@ def find_path(loss: BasisLoss | BatchedLoss, w_i: Tensor, w_j: Tensor, **kwargs)
 
 class FourierPathFinder(Finder):
     """The `fourier` entry of the finder registry (conf/finder/fourier.yaml): `find_paths`."""
+
+    SETTINGS = (
+        TRAINED
+        | {"n_fourier": Int(1), "lam": Float(0, strict=False)}
+        | MODE
+        | {"points_per_step": Int(2, null=True)}
+    )
 
     def __init__(
         self,

@@ -19,9 +19,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lossland.core.ranges import Below, Float, Int
 from lossland.paths.basis_loss import BasisLoss
 from lossland.paths.finders import (
     EVAL_EVERY,
+    MODE,
+    TRAINED,
     WINDOW,
     Finder,
     ImageDraws,
@@ -49,6 +52,13 @@ def band_phi(t: Tensor, n_images: int) -> Tensor:
 
 
 class NudgedElasticBand(Finder):
+    SETTINGS = (
+        TRAINED
+        | {"momentum": Below(0, 1), "spring": Float(0, strict=False), "n_images": Int(3, null=True)}
+        | MODE
+        | {"points_per_step": Int(2, null=True)}
+    )
+
     def __init__(
         self,
         lr: float = 0.1,
