@@ -94,13 +94,19 @@ def basis_loss_fn(
     y: Tensor,
     image_chunk: int | None = None,
     point_chunk: int | None = None,
+    first_layer: bool | None = None,
 ) -> BasisLoss:
     """The mean loss on (x, y) at the points of P paths; `image_chunk` images and `point_chunk`
-    points at a time (memory only, as in `batched_loss_fn`)."""
+    points at a time (memory only, as in `batched_loss_fn`). `first_layer`: the net's first
+    layer once per basis vector (`first_layer_plan`; True: wherever the net has a plan, False:
+    never, every point through the whole net; None: where it was measured to pay, the plan's
+    `by_default`). Every choice gives the same losses and gradients up to float rounding."""
     plan = first_layer_plan(arch, act)
+    if plan is not None and not (plan.by_default if first_layer is None else first_layer):
+        plan = None
 
     def on_images(index: Tensor) -> BasisLoss:
-        return basis_loss_fn(arch, act, x[index], y[index], image_chunk, point_chunk)
+        return basis_loss_fn(arch, act, x[index], y[index], image_chunk, point_chunk, first_layer)
 
     if plan is None:
         one = point_chunk == 1  # every call one point: the net's module (`params_loss_fn`)
@@ -116,6 +122,14 @@ def basis_loss_fn(
 
 
 Tail = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # (rest weights, h, x, y) -> [B] losses
+# LeNet's convolution and the LSTM's projection are exact but not taken unasked (issue 19,
+# benchmarks/pathfinder.py, one thread, busy CPU, 500 images): their basis responses are J = 12
+# times a point's first-layer output, and combining them per point is memory-bound, where the
+# layer itself is a few percent of the step (LeNet: softplus, conv2 and pooling dominate; the
+# LSTM: the recurrence). A step took 1.03-1.25x (LeNet) and 1.16x (LSTM, 10 points per call)
+# the points' time, 3x for the LSTM at one point per call. Not measured on a GPU, where the
+# responses would also need room beside sizing's per-point budget (lossland.sizing).
+CONV_LSTM_BY_DEFAULT = False
 Responses = Callable[[Tensor, Tensor], Tensor]  # (images [n, ...], W1 [B, n_first]) -> [B, ...]
 
 
@@ -127,13 +141,15 @@ class FirstLayerPlan:
     a combination sum_j phi_j W1_j is sum_j phi_j responses(x, W1_j). `tail(rest, h, x, y)`:
     the rest of the net for B weight sets (the flat vectors without their first n_first
     entries) from their responses h [B, *S]; `tail_one` the same for B = 1 through the net's
-    own ops (what a one-point call runs; None: `tail` serves every B).
+    own ops (what a one-point call runs; None: `tail` serves every B). `by_default`: whether
+    `basis_loss_fn` takes the plan unasked.
     """
 
     n_first: int
     responses: Responses
     tail: Tail
     tail_one: Tail | None = None
+    by_default: bool = True
 
 
 @cache  # a finder's stochastic steps ask once a step
@@ -235,7 +251,9 @@ def _conv_plan(arch: str, act: str) -> FirstLayerPlan:
     def tail_one(w: Tensor, h: Tensor, x: Tensor, y: Tensor) -> Tensor:
         return one({name: p[0] for name, p in params(w).items()}, h[0], x, y)[None]
 
-    return FirstLayerPlan(conv.weight.numel() + out_channels, responses, tail, tail_one)
+    return FirstLayerPlan(
+        conv.weight.numel() + out_channels, responses, tail, tail_one, CONV_LSTM_BY_DEFAULT
+    )
 
 
 def _lstm_plan(model: PixelLSTM) -> FirstLayerPlan:
@@ -263,15 +281,15 @@ def _lstm_plan(model: PixelLSTM) -> FirstLayerPlan:
         bias = ((b_ih + b_hh) * s[:, 0]).unsqueeze(-1)  # [B, 4H, 1]
         head = w[:, -n_head:].view(len(w), -1, hidden)
         h, c = None, x.new_zeros(len(w), hidden, len(x))
-        for step in range(z_in.shape[1]):
-            z = z_in[:, step] + bias
+        for z_step in z_in.unbind(1):  # its backward is one stack, not T zero-filled copies
+            z = z_step + bias
             if h is not None:
                 z = torch.baddbmm(z, w_hh, h)
             h, c = _LSTMCell.apply(z, c)
         logits = torch.bmm(head, h)  # [B, 10, n]
         return F.cross_entropy(logits, y.expand(len(w), -1), reduction="none").mean(1)
 
-    return FirstLayerPlan(four_h * n_feat, responses, tail)
+    return FirstLayerPlan(four_h * n_feat, responses, tail, by_default=CONV_LSTM_BY_DEFAULT)
 
 
 class _BasisLossFn(torch.autograd.Function):
@@ -367,7 +385,8 @@ def _first_layer_value_and_grad(
     w1_f = fixed[..., :n_first].reshape(-1, n_first)
     w1_t = free[..., :n_first].reshape(-1, n_first).requires_grad_(need_grad)  # a leaf
     rest_f = fixed[..., n_first:]
-    rest_t = free[..., n_first:].detach().requires_grad_(need_grad)
+    # one leaf per path: a select's backward would zero-fill all paths' [J, K] per point
+    rest_t = [part.detach().requires_grad_(need_grad) for part in free[..., n_first:]]
     rows = n_paths * n_points
     step, size = point_chunk or rows, image_chunk or len(y)
     seeds = _row_seeds(weights, phi, rows)
@@ -380,8 +399,8 @@ def _first_layer_value_and_grad(
         with torch.set_grad_enabled(need_grad):
             z_graph = _responses(plan, xs, w1_t, n_paths)
         shape = (z_f if z_f.numel() else z_graph).shape[2:]
-        z_f, z_t = _flat_or_empty(z_f, shape), _flat_or_empty(z_graph.detach(), shape)
-        z_t.requires_grad_(need_grad)
+        z_f = _flat_or_empty(z_f, shape)
+        z_t = [z.requires_grad_(need_grad) for z in _flat_or_empty(z_graph.detach(), shape)]
         for start in range(0, rows, step):
             runs = _segments(start, min(start + step, rows), n_points)
             with torch.set_grad_enabled(need_grad):
@@ -390,16 +409,23 @@ def _first_layer_value_and_grad(
                 value = tail(rest, h.view(len(h), *shape), xs, ys) * share
                 if need_grad:
                     torch.autograd.backward(
-                        value, seeds[start : start + len(value)], inputs=[z_t, rest_t]
+                        value, seeds[start : start + len(value)], inputs=[*z_t, *rest_t]
                     )
             total[start : start + len(value)] += value.detach()
-        if need_grad and z_t.numel():
-            torch.autograd.backward(z_graph, z_t.grad.view_as(z_graph), inputs=[w1_t])
+        if need_grad and z_graph.numel():
+            grad_z = torch.stack([_grad_of(z) for z in z_t])
+            torch.autograd.backward(z_graph, grad_z.view_as(z_graph), inputs=[w1_t])
     profile = total.view(n_paths, n_points)
     if not need_grad:
         return profile, None
     grad_w1 = w1_t.grad if w1_t.grad is not None else torch.zeros_like(w1_t)
-    return profile, torch.cat([grad_w1.view(n_paths, -1, n_first), rest_t.grad], -1)
+    grad_rest = torch.stack([_grad_of(part) for part in rest_t])
+    return profile, torch.cat([grad_w1.view(n_paths, -1, n_first), grad_rest], -1)
+
+
+def _grad_of(leaf: Tensor) -> Tensor:
+    """A leaf's gradient; zeros where no point reached it (a call that skipped a path)."""
+    return leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
 
 
 def _responses(plan: FirstLayerPlan, x: Tensor, w: Tensor, n_paths: int) -> Tensor:

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
+from lossland.basis_loss import _first_layer_value_and_grad as PLANNED
 from lossland.basis_loss import basis_loss_fn
 from lossland.data import load_split
 from lossland.models import build_model, get_flat, loss_from_outputs
@@ -73,16 +74,21 @@ def value_and_grad(fn, theta, weights):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("point_chunk", [1, 4])
+@pytest.mark.parametrize(
+    ("first_layer", "point_chunk"),
+    [(True, 1), (True, 4), (False, 4)],
+    ids=["plan1", "plan4", "points4"],
+)
 @pytest.mark.parametrize("arch", ARCHS)
-def test_first_layer_plan_equals_the_per_point_loop(arch, point_chunk, dtype, data):
+def test_first_layer_plan_equals_the_per_point_loop(arch, first_layer, point_chunk, dtype, data):
     """Two pairs, 7 points, N_F = 3, three image slices; 4 points per call cut across the
-    pairs, 1 point per call takes the one-point tail. Summed profile (the scaled forward
-    gradient) and uneven weights (the recomputing backward): losses and the gradient w.r.t.
-    the free basis vectors equal the loop's; the endpoints get none."""
+    pairs, 1 point per call takes the one-point tail; the points formed (first_layer=False, the
+    paper's computation) as well. Summed profile (the scaled forward gradient) and uneven
+    weights (the recomputing backward): losses and the gradient w.r.t. the free basis vectors
+    equal the loop's; the endpoints get none."""
     x, y = data[0].to(dtype), data[1]
     phi, theta = fourier_phi(t_grid(7, dtype), 3), fourier_theta(arch, 2, 3, dtype)
-    plan = basis_loss_fn(arch, "softplus", x, y, image_chunk=IMAGE_CHUNK, point_chunk=point_chunk)
+    plan = basis_loss_fn(arch, "softplus", x, y, IMAGE_CHUNK, point_chunk, first_layer)
     uneven = torch.rand(2, 7, generator=torch.Generator().manual_seed(0), dtype=dtype)
     for weights in (torch.ones(2, 7, dtype=dtype), uneven):
         profile, grad = value_and_grad(lambda th: plan(phi, th, n_fixed=2), theta, weights)
@@ -102,7 +108,7 @@ def test_all_fixed_and_all_free_bases(arch, data):
     nothing fixed (every vector gets its gradient) equal the loop as well (float64)."""
     x, y = data[0].double(), data[1]
     theta = fourier_theta(arch, 1, 2, torch.float64)
-    plan = basis_loss_fn(arch, "softplus", x, y, image_chunk=IMAGE_CHUNK, point_chunk=3)
+    plan = basis_loss_fn(arch, "softplus", x, y, IMAGE_CHUNK, 3, first_layer=True)
     ends, line = theta[:, :2], line_phi(torch.tensor([0.0, 1.0], dtype=torch.float64))
     with torch.no_grad():
         torch.testing.assert_close(
@@ -113,3 +119,10 @@ def test_all_fixed_and_all_free_bases(arch, data):
     ref = value_and_grad(lambda th: loop_profile(arch, x, y, phi, th), theta, weights)
     torch.testing.assert_close(profile, ref[0], **TOL[torch.float64])
     torch.testing.assert_close(grad, ref[1], **TOL[torch.float64])
+
+
+def test_by_default_where_it_pays(data):
+    """Unasked, the first layer goes on the basis for fcp and ae only (CONV_LSTM_BY_DEFAULT)."""
+    x, y = data
+    on = {a for a in ARCHS if basis_loss_fn(a, "softplus", x, y).value_and_grad.func is PLANNED}
+    assert on == {"fcp", "ae"}
