@@ -6,8 +6,11 @@ polynomials; a band of images: phi = identity). Where a net's first layer is a b
 Linear on the flattened image (fcp, ae), its pre-activations are linear in the weights as
 well: X W1_j^T is computed once per basis vector and combined per point by phi, so a Fourier
 step (M = 50 points, J = 12 basis vectors) runs the 784-wide layer 12 times instead of 50 and
-its backward 10 times (the endpoints get no gradient). Other nets form the points and call
-their batched loss (`functional.batched_loss_fn`).
+its backward 10 times (the endpoints get no gradient). LeNet's first convolution (with its
+bias) and the LSTM's input projection W_ih x_t are linear in their weights too and have the
+same plan, exact but slower on the CPU, so taken only when asked (`first_layer=True`,
+CONV_LSTM_BY_DEFAULT). Otherwise the points are formed and go through the net's batched loss
+(`functional.batched_loss_fn`).
 """
 
 from __future__ import annotations
