@@ -125,13 +125,14 @@ def basis_loss_fn(
 
 
 Tail = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # (rest weights, h, x, y) -> [B] losses
-# LeNet's convolution and the LSTM's projection are exact but not taken unasked (issue 19,
-# benchmarks/pathfinder.py, one thread, busy CPU, 500 images): their basis responses are J = 12
-# times a point's first-layer output, and combining them per point is memory-bound, where the
-# layer itself is a few percent of the step (LeNet: softplus, conv2 and pooling dominate; the
-# LSTM: the recurrence). A step took 1.03-1.25x (LeNet) and 1.16x (LSTM, 10 points per call)
-# the points' time, 3x for the LSTM at one point per call. Not measured on a GPU, where the
-# responses would also need room beside sizing's per-point budget (lossland.sizing).
+# LeNet's convolution and the LSTM's projection are exact but not taken unasked (issue 19):
+# on the CPU their basis responses are J = 12 times a point's first-layer output, combining
+# them per point is memory-bound, and the layer itself is a few percent of a step (LeNet:
+# softplus, conv2 and pooling dominate; the LSTM: the recurrence, whose nn.LSTM kernel beats
+# the hand-written one). benchmarks/pathfinder.py --first-layer on (500 images, one thread,
+# busy 2-core machine), exact / savings: LeNet 0.84x at 1 point per call (the CPU jobs'),
+# 1.01x at 10; the LSTM 0.39x and 0.85x. Not measured on a GPU, where the responses would also
+# need room beside sizing's per-point budget (lossland.sizing probes with J = 3).
 CONV_LSTM_BY_DEFAULT = False
 Responses = Callable[[Tensor, Tensor], Tensor]  # (images [n, ...], W1 [B, n_first]) -> [B, ...]
 
