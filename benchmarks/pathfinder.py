@@ -3,6 +3,7 @@ paper's per-point loop.
 
     python benchmarks/pathfinder.py [--root outputs/data] [--images 1000] [--device auto]
                                     [--reps 5] [--archs fcp,ae] [--point-chunk K]
+                                    [--first-layer auto|on|off]
 
 For each arch at the settings its path jobs use (`basis_loss.basis_loss_fn` with conf/paths.yaml's
 image_chunk and the point chunk of `path_job.point_chunk_for`, which sets it per arch and
@@ -10,8 +11,10 @@ device), one path (M = 50 points, N_F = 10, the paper's defaults) between two fr
 nets, scored on the first `--images` training images. A step is one evaluation of L and dL/db at
 all M points plus one Adam update:
 - job: `find_path` on `basis_loss_fn`, what path jobs run (fcp and ae evaluate their first
-  layer once per basis vector, 12, instead of once per point, 50; the other nets form the
-  points and evaluate them `pts/call` at a time), timed between its iterates (`callback`);
+  layer once per basis vector, 12, instead of once per point, 50; with `--first-layer on`
+  LeNet's first convolution and the LSTM's input projection as well, which jobs do not take
+  (`basis_loss.CONV_LSTM_BY_DEFAULT`); the rest of the net `pts/call` points at a time),
+  timed between its iterates (`callback`);
 - loop: `loop_objective` (one nn.Module forward/backward per point) plus the same Adam update.
 The two sides alternate (job, loop, job, loop, ...) `--reps` times, each timing `--steps` steps;
 the table gives the median seconds per step and the median loop/job ratio with its spread
@@ -22,12 +25,15 @@ backward) over its time; `matmul` is this machine's plain float32 GEMM rate (n x
 Then, per arch, the seconds of one full-data path (50,000 images, M = 50, 100 steps; each mode's
 step and full evaluation timed here on `--images` images, the modes interleaved `--reps` times,
 and scaled linearly in the images) for the finder's modes (docs/paths.md#modes):
-- exact: the paper's Algorithm 2 as the finder ran it before issue 19 (all M points every step);
-- savings: the same numbers, the endpoints' losses once per path (M - 2 points a step);
+- exact: the paper's Algorithm 2 as the finder ran it before issue 19 (all M points every step,
+  each point's weight vector formed and put through the whole net: `basis_loss_fn` with
+  `first_layer=False` at the job's `pts/call`);
+- savings: the same numbers, exact savings only: the endpoints' losses once per path (M - 2
+  points a step) and the first layer once per basis vector (`basis_loss_fn`, as jobs run);
 - fast: conf/preset/fast_paths.yaml, each step on 5,000 random images (timed on min(5,000,
   `--images`)), the full landscape evaluated at steps 0, 50 and 100;
 with the image-point forward passes of a path (each image through the net at one path point;
-the first layer of fcp and ae runs once per basis vector instead) and the spread
+in savings and fast the first layer runs once per basis vector instead) and the spread
 ((max - min) / median of the repeats). Prints tables; nothing is asserted.
 """
 
@@ -44,12 +50,12 @@ from omegaconf import OmegaConf
 from timing import timed  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
-from lossland import sizing
 from lossland.core import cpu
 from lossland.core.device import resolve_device
 from lossland.data import load_split
 from lossland.nets import archs
 from lossland.nets.modules import build_model, get_flat
+from lossland.paths import sizing
 from lossland.paths.basis_loss import basis_loss_fn
 from lossland.paths.finders.fourier import (
     LAM,
@@ -115,11 +121,13 @@ def step_flops(loss, w_i, w_j) -> int:
 
 FULL, FAST_IMAGES, FAST_EVALS = 50_000, 5_000, 3  # conf/preset/fast_paths.yaml: steps 0, 50, 100
 MODES = ("exact", "savings", "fast")
+FIRST_LAYER = {"auto": None, "on": True, "off": False}  # `basis_loss_fn(first_layer=...)`
 
 
-def mode_unit_seconds(loss, w_i, w_j, device: torch.device) -> dict[str, float]:
+def mode_unit_seconds(loss, points, w_i, w_j, device: torch.device) -> dict[str, float]:
     """Seconds of one step of each mode and of one full evaluation, on the loss's images (the
-    fast step on min(5,000, all) of them: the same per-call sizes as on the full data)."""
+    fast step on min(5,000, all) of them: the same per-call sizes as on the full data); exact
+    on `points` (the points formed), the others on `loss` (the job's)."""
     phi = fourier_phi(t_grid(N_POINTS, device=device), N_FOURIER)
     theta = torch.zeros(1, N_FOURIER + 2, len(w_i), device=device)
     theta[0, 0], theta[0, 1] = w_i, w_j
@@ -135,23 +143,24 @@ def mode_unit_seconds(loss, w_i, w_j, device: torch.device) -> dict[str, float]:
         adam.step()
 
     units = {
-        "exact": lambda: step(lambda th: path_objective(loss, phi, th, LAM)[0]),
+        "exact": lambda: step(lambda th: path_objective(points, phi, th, LAM)[0]),
         "savings": lambda: step(lambda th: full_objective(loss, phi, th, LAM, ends)[0]),
         "fast": lambda: step(lambda th: sampled_objective(subset, phi, th, LAM, None)),
     }
 
-    def evaluate() -> None:
+    def evaluate(on) -> None:
         with torch.no_grad():
-            full_objective(loss, phi, torch.cat([theta[:, :2], b], 1), LAM, ends)
+            full_objective(on, phi, torch.cat([theta[:, :2], b], 1), LAM, ends)
 
-    return {k: timed(f, device) for k, f in (*units.items(), ("eval", evaluate))}
+    evals = (("eval", lambda: evaluate(loss)), ("eval exact", lambda: evaluate(points)))
+    return {k: timed(f, device) for k, f in (*units.items(), *evals)}
 
 
 def path_seconds(unit: dict[str, float], images: int, n: int = FULL) -> dict[str, float]:
     """One path's seconds per mode on `n` images, from unit seconds measured on `images`."""
     scale, fast = n / images, min(FAST_IMAGES, n) / min(FAST_IMAGES, images)
     return {
-        "exact": STEPS * unit["exact"] * scale + unit["eval"] * scale,
+        "exact": STEPS * unit["exact"] * scale + unit["eval exact"] * scale,
         "savings": STEPS * unit["savings"] * scale + unit["eval"] * scale,
         "fast": STEPS * unit["fast"] * fast + FAST_EVALS * unit["eval"] * scale,
     }
@@ -188,6 +197,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-loop", action="store_true", help="skip the per-point loop")
     parser.add_argument("--no-modes", action="store_true", help="skip the per-mode path table")
+    parser.add_argument(
+        "--first-layer",
+        choices=tuple(FIRST_LAYER),
+        default="auto",
+        help="the job's first layer once per basis vector: as jobs (auto), for every net (on)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -210,8 +225,10 @@ def main() -> None:
         w_i, w_j = endpoints(arch, device)
         finder = sizing.sized_finder(unsized, arch, "softplus", train, device)  # as jobs size it
         chunk = args.point_chunk or point_chunk_for(arch, device, finder.point_chunk)
-        job = basis_loss_fn(arch, "softplus", train.x, train.y, finder.image_chunk, chunk)
-        losses[arch] = job
+        data = (train.x, train.y, finder.image_chunk, chunk)
+        job = basis_loss_fn(arch, "softplus", *data, first_layer=FIRST_LAYER[args.first_layer])
+        points = basis_loss_fn(arch, "softplus", *data, first_layer=False)  # before issue 19
+        losses[arch] = job, points
         find_path(job, w_i, w_j, steps=1)  # warm-up
         rows = []
         for _ in range(args.reps):  # alternating: both sides see the same machine load
@@ -247,10 +264,11 @@ def mode_table(losses: dict, device: torch.device, images: int, reps: int) -> No
         + f" {'savings x':>9} {'fast x':>7} "
         + " ".join(f"{m + ' fwd':>12}" for m in MODES)
     )
-    for arch, loss in losses.items():
+    for arch, (loss, points) in losses.items():
         w_i, w_j = endpoints(arch, device)
         runs = [
-            path_seconds(mode_unit_seconds(loss, w_i, w_j, device), images) for _ in range(reps)
+            path_seconds(mode_unit_seconds(loss, points, w_i, w_j, device), images)
+            for _ in range(reps)
         ]
         med = {m: statistics.median(r[m] for r in runs) for m in MODES}
         spread = {m: (max(r[m] for r in runs) - min(r[m] for r in runs)) / med[m] for m in MODES}
