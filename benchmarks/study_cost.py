@@ -21,7 +21,6 @@ import argparse
 import statistics
 
 import torch
-from lossland.sizing import sized_finder
 from omegaconf import OmegaConf
 from pathfinder import MODES, mode_unit_seconds, path_seconds  # benchmarks/, beside this
 from train_throughput import OPT, median_seconds, pack_epoch, seq_epoch
@@ -34,6 +33,7 @@ from lossland.nets import archs
 from lossland.nets.modules import build_model, get_flat
 from lossland.paths.basis_loss import basis_loss_fn
 from lossland.paths.job import point_chunk_for
+from lossland.paths.sizing import sized_finder
 from lossland.study.design import load_study
 from lossland.train import packs
 

@@ -23,7 +23,6 @@ import statistics
 from collections.abc import Callable
 
 import torch
-from lossland.sizing import eval_chunk
 from omegaconf import OmegaConf
 from pathfinder import matmul_gflops  # benchmarks/pathfinder.py, beside this script
 from timing import timed
@@ -37,6 +36,7 @@ from lossland.train import optimizers, packs
 from lossland.train.lbfgs_gss import LBFGSGSS
 from lossland.train.lbfgs_pack import lbfgs_pack_step
 from lossland.train.optimizers import full_batch_epoch, minibatch_epoch
+from lossland.train.packs import eval_chunk
 
 OPT = {
     "sgd": OmegaConf.create(

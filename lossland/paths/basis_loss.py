@@ -132,7 +132,7 @@ Tail = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # (rest weights, h, x
 # the hand-written one). benchmarks/pathfinder.py --first-layer on (500 images, one thread,
 # busy 2-core machine), exact / savings: LeNet 0.84x at 1 point per call (the CPU jobs'),
 # 1.01x at 10; the LSTM 0.39x and 0.85x. Not measured on a GPU, where the responses would also
-# need room beside sizing's per-point budget (lossland.sizing probes with J = 3).
+# need room beside sizing's per-point budget (lossland.paths.sizing probes with J = 3).
 CONV_LSTM_BY_DEFAULT = False
 Responses = Callable[[Tensor, Tensor], Tensor]  # (images [n, ...], W1 [B, n_first]) -> [B, ...]
 
