@@ -9,8 +9,9 @@ COMMANDS = {
     "python -m lossland.probes": "probe a set's solutions (probe=hessian|noise|slice|...)",
     "python -m lossland.evaluate": "the loss of every weight vector in a .npy file",
     "python -m lossland.align": "renumber a file's hidden units to match a reference's",
-    "python -m lossland.paths.toy": "the paper's toy landscape (Fig. 3)",
-    "python analysis/aggregate.py out_dir=DIR": "the report (tables, figures, index.html)",
+    "python -m lossland.paths.toy out=DIR/toy": "the paper's toy landscape (Fig. 3)",
+    "python -m lossland.report out_dir=DIR": "the report (tables, figures, index.html)",
+    "python analysis/aggregate.py out_dir=DIR": "the same report (the design's command)",
 }
 
 
