@@ -47,7 +47,7 @@ def test_large_tensors_come_from_the_heap():
         pytest.skip("not glibc >= 2.33")
     big = 64 * 2**20  # bytes: above glibc's default (and largest dynamic) mmap threshold
     script = (
-        "from tests.test_cpu import newly_mapped; from lossland import cpu; "
+        "from tests.test_cpu import newly_mapped; from lossland.core import cpu; "
         f"print(newly_mapped({big}), cpu.keep_freed_memory(), newly_mapped({big}))"
     )
     done = subprocess.run(
