@@ -153,11 +153,16 @@ def ignored_by_finder(config: dict) -> tuple[str, ...]:
 
 def registered_target(name: str, finder: dict) -> str:
     """The `_target_` that conf/finder/<name>.yaml gives today, else the config's own."""
+    return conf_target(name) or str(finder["_target_"])
 
+
+@lru_cache(maxsize=32)
+def conf_target(name: str) -> str | None:
+    """conf/finder/<name>.yaml's `_target_` (None: no such entry), read once per process:
+    every signature asks for it."""
     path = CONF_DIR / "finder" / f"{name}.yaml"
-    if path.exists():
-        return str(OmegaConf.load(path).get("_target_", finder["_target_"]))
-    return str(finder["_target_"])
+    target = OmegaConf.load(path).get("_target_") if path.exists() else None
+    return None if target is None else str(target)
 
 
 @lru_cache(maxsize=32)
